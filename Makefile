@@ -1,0 +1,56 @@
+# fusioncast — `make` prints this help.
+GO          ?= go
+BIN         := bin/fusioncast
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+HLSJS_VERSION ?= 1.7.4
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## show the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build bin/fusioncast
+	$(GO) build -o $(BIN) ./cmd/fusioncast
+
+.PHONY: run
+run: build ## run the demo on http://127.0.0.1:8080/ (origin, demo stream, player page)
+	./$(BIN) demo
+
+.PHONY: deps
+deps: ## install what the test suites need (Debian, as root: chromium, ffmpeg, nftables, nginx, wrk)
+	./scripts/setup-deps.sh
+
+.PHONY: test
+test: deps ## run every test with the race detector (browser and namespace suites need root)
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+.PHONY: lint
+lint: ## gofmt, go vet, staticcheck, go mod tidy -diff
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+	$(GO) mod tidy -diff
+
+.PHONY: bench
+bench: build ## Go benchmarks, then origin egress vs viewers and serving speed against nginx
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+	./$(BIN) benchegress
+	./$(BIN) benchserve
+
+.PHONY: fuzz
+fuzz: ## fuzz the playlist parser for a minute
+	$(GO) test -run '^$$' -fuzz FuzzParseMedia -fuzztime 60s ./internal/hls
+
+.PHONY: demo-media
+demo-media: ## regenerate the demo clip with ffmpeg (internal/demomedia/media)
+	./scripts/make-demo-media.sh
+
+.PHONY: vendor-hlsjs
+vendor-hlsjs: ## refresh the vendored hls.js (HLSJS_VERSION=1.7.4) from npm
+	VERSION=$(HLSJS_VERSION) ./scripts/vendor-hlsjs.sh
+
+.PHONY: clean
+clean: ## remove build output
+	rm -rf bin

@@ -1,0 +1,341 @@
+package viewer
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"fusioncast/internal/hls"
+)
+
+// Errors returned by [Run].
+var (
+	// ErrBadURL is returned for a playlist URL that is not absolute http(s).
+	ErrBadURL = errors.New("viewer: bad playlist URL")
+)
+
+// Limits of one viewer.
+const (
+	maxSegmentBytes = 32 << 20
+	maxRetries      = 3
+)
+
+// Config configures one viewer. The zero value of each field means the
+// stated default.
+type Config struct {
+	// PlaylistURL is the live media playlist (required).
+	PlaylistURL string
+	// Client fetches playlists and segments. If nil, http.DefaultClient.
+	Client *http.Client
+	// LiveSyncSegments is how many segments behind the live edge playback
+	// starts, like hls.js's liveSyncDurationCount. If zero, 3.
+	LiveSyncSegments int
+	// Logger receives per-viewer problems at debug level. If nil, discarded.
+	Logger *slog.Logger
+}
+
+// Stats is what one viewer saw.
+type Stats struct {
+	// Segments fully played by the end of the run.
+	SegmentsPlayed int
+	// Bytes of segments by source.
+	Bytes Bytes
+	// PlaylistBytes fetched (not part of Bytes).
+	PlaylistBytes int64
+	// Stalls is how many times playback ran out of buffer after starting;
+	// StallTime their total length.
+	Stalls    int
+	StallTime time.Duration
+	// VerifyFailures counts segments whose bytes did not match the digest
+	// the origin published (each is fetched again).
+	VerifyFailures int
+	// Skipped counts segments that left the playlist before they could be
+	// fetched (the viewer fell behind the window).
+	Skipped int
+	// Errors counts failed requests.
+	Errors int
+	// Started is false if playback never began; Startup is the time from
+	// joining to the first segment in the buffer.
+	Started bool
+	Startup time.Duration
+	// Latency is how far the playhead was behind the live edge (the end of
+	// the newest listed segment) when the run ended.
+	Latency time.Duration
+	// Fetched maps each fetched segment's media sequence number to its size,
+	// so a summary can tell distinct segments from copies.
+	Fetched map[uint64]int64
+}
+
+// Bytes counts segment bytes by where they came from.
+type Bytes struct {
+	HTTP  int64 `json:"http"`
+	P2P   int64 `json:"p2p"`
+	Relay int64 `json:"relay"`
+}
+
+// player models a playback buffer on a media timeline that starts at the
+// first segment the viewer fetches. Media time only advances while playing.
+type player struct {
+	started     bool
+	wallAnchor  time.Time     // when the playhead was at mediaAnchor
+	mediaAnchor time.Duration // playhead at wallAnchor
+	buffered    time.Duration // end of the contiguous buffer
+	stalls      int
+	stallTime   time.Duration
+}
+
+// playhead returns the playhead at now, and whether it has run dry.
+func (p *player) playhead(now time.Time) (time.Duration, bool) {
+	if !p.started {
+		return 0, false
+	}
+	ph := p.mediaAnchor + now.Sub(p.wallAnchor)
+	if ph > p.buffered {
+		return p.buffered, true
+	}
+	return ph, false
+}
+
+// add appends a segment of duration d to the buffer at now.
+func (p *player) add(now time.Time, d time.Duration) {
+	if !p.started {
+		p.started, p.wallAnchor = true, now
+	} else if ph, dry := p.playhead(now); dry {
+		stallStart := p.wallAnchor.Add(p.buffered - p.mediaAnchor)
+		p.stalls++
+		p.stallTime += now.Sub(stallStart)
+		p.wallAnchor, p.mediaAnchor = now, ph
+	}
+	p.buffered += d
+}
+
+// finish ends the run at now, counting a stall still in progress.
+func (p *player) finish(now time.Time) time.Duration {
+	ph, dry := p.playhead(now)
+	if dry {
+		stallStart := p.wallAnchor.Add(p.buffered - p.mediaAnchor)
+		if now.Sub(stallStart) > 0 {
+			p.stalls++
+			p.stallTime += now.Sub(stallStart)
+		}
+	}
+	return ph
+}
+
+type viewer struct {
+	cfg    Config
+	base   *url.URL
+	stats  Stats
+	player player
+	// The media timeline starts at the first fetched segment.
+	nextSeq  uint64          // next segment to fetch
+	haveNext bool            // nextSeq has been chosen
+	mediaEnd time.Duration   // media time at the end of the fetched segments
+	ends     []time.Duration // media end of fetched segments not yet played
+	played   int             // segments dropped from ends once played
+}
+
+// Run plays the live stream until ctx ends and returns what the viewer saw.
+// It returns an error only for a configuration it cannot start with; network
+// trouble is counted in the stats.
+func Run(ctx context.Context, cfg Config) (Stats, error) {
+	u, err := url.Parse(cfg.PlaylistURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return Stats{}, fmt.Errorf("%w: %q", ErrBadURL, cfg.PlaylistURL)
+	}
+	if cfg.Client == nil {
+		cfg.Client = http.DefaultClient
+	}
+	if cfg.LiveSyncSegments <= 0 {
+		cfg.LiveSyncSegments = 3
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	v := &viewer{cfg: cfg, base: u, stats: Stats{Fetched: make(map[uint64]int64)}}
+	v.run(ctx)
+	return v.stats, nil
+}
+
+func (v *viewer) run(ctx context.Context) {
+	joined := time.Now()
+	var (
+		pl       *hls.MediaPlaylist
+		lastPoll time.Time
+	)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		poll := 500 * time.Millisecond
+		if pl != nil && pl.TargetDuration > 0 {
+			poll = pl.TargetDuration / 2
+		}
+		if pl == nil || time.Since(lastPoll) >= poll {
+			p, err := v.fetchPlaylist(ctx)
+			if ctx.Err() != nil {
+				break
+			}
+			lastPoll = time.Now()
+			if err == nil {
+				pl = p
+			}
+		}
+		if pl != nil && v.fetchReady(ctx, pl) {
+			if !v.stats.Started && v.player.started {
+				v.stats.Started, v.stats.Startup = true, time.Since(joined)
+			}
+			continue // fetch the next one at once if it is listed
+		}
+		wait := poll - time.Since(lastPoll)
+		timer.Reset(max(wait, 10*time.Millisecond))
+		select {
+		case <-ctx.Done():
+		case <-timer.C:
+			continue
+		}
+		break
+	}
+	now := time.Now()
+	ph := v.player.finish(now)
+	v.stats.Stalls, v.stats.StallTime = v.player.stalls, v.player.stallTime
+	// Segments played: those whose end the playhead has passed.
+	v.stats.SegmentsPlayed = v.played
+	for _, end := range v.ends {
+		if end <= ph {
+			v.stats.SegmentsPlayed++
+		}
+	}
+	if pl != nil && v.haveNext {
+		// The live edge on our media timeline: the end of the newest listed
+		// segment.
+		edge := v.mediaEnd
+		for _, s := range pl.Segments {
+			if s.Seq >= v.nextSeq {
+				edge += s.Duration
+			}
+		}
+		v.stats.Latency = edge - ph
+	}
+}
+
+func (v *viewer) fetchPlaylist(ctx context.Context) (*hls.MediaPlaylist, error) {
+	b, err := v.get(ctx, v.base.String(), hls.MaxPlaylistBytes)
+	if err != nil {
+		return nil, err
+	}
+	v.stats.PlaylistBytes += int64(len(b))
+	p, err := hls.ParseMedia(b)
+	if err != nil {
+		v.stats.Errors++
+		v.cfg.Logger.Debug("bad playlist", "err", err)
+		return nil, err
+	}
+	return p, nil
+}
+
+// fetchReady fetches the next segment if the playlist lists it and reports
+// whether it did.
+func (v *viewer) fetchReady(ctx context.Context, pl *hls.MediaPlaylist) bool {
+	n := len(pl.Segments)
+	if n == 0 {
+		return false
+	}
+	first, last := pl.Segments[0].Seq, pl.Segments[n-1].Seq
+	if !v.haveNext {
+		back := uint64(v.cfg.LiveSyncSegments - 1)
+		v.nextSeq, v.haveNext = max(last-min(last, back), first), true
+	}
+	if v.nextSeq < first {
+		v.stats.Skipped += int(first - v.nextSeq)
+		v.nextSeq = first
+	}
+	if v.nextSeq > last {
+		return false
+	}
+	s := pl.Segments[v.nextSeq-first]
+	ref, err := url.Parse(s.URI)
+	if err != nil {
+		v.stats.Errors++
+		v.nextSeq++
+		return false
+	}
+	data, err := v.get(ctx, v.base.ResolveReference(ref).String(), maxSegmentBytes)
+	if err != nil {
+		return false
+	}
+	v.stats.Bytes.HTTP += int64(len(data))
+	if s.HasDigest && (sha256.Sum256(data) != s.SHA256 || int64(len(data)) != s.Size) {
+		v.stats.VerifyFailures++
+		v.cfg.Logger.Debug("segment failed verification", "seq", s.Seq, "uri", s.URI)
+		return false
+	}
+	now := time.Now()
+	v.player.add(now, s.Duration)
+	v.mediaEnd += s.Duration
+	v.ends = append(v.ends, v.mediaEnd)
+	if ph, _ := v.player.playhead(now); len(v.ends) > 64 {
+		i := 0
+		for i < len(v.ends) && v.ends[i] <= ph {
+			i++
+		}
+		v.played += i
+		v.ends = append(v.ends[:0], v.ends[i:]...)
+	}
+	v.stats.Fetched[s.Seq] = int64(len(data))
+	v.nextSeq++
+	return true
+}
+
+// get fetches u, retrying a few times, and counts failures.
+func (v *viewer) get(ctx context.Context, u string, limit int64) ([]byte, error) {
+	var err error
+	for try := range maxRetries {
+		if try > 0 {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(time.Duration(try) * 100 * time.Millisecond):
+			}
+		}
+		var b []byte
+		if b, err = v.getOnce(ctx, u, limit); err == nil {
+			return b, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		v.stats.Errors++
+		v.cfg.Logger.Debug("request failed", "url", u, "err", err)
+	}
+	return nil, err
+}
+
+func (v *viewer) getOnce(ctx context.Context, u string, limit int64) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := v.cfg.Client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		return nil, fmt.Errorf("GET %s: %s", u, resp.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("GET %s: more than %d bytes", u, limit)
+	}
+	return b, nil
+}

@@ -1,0 +1,454 @@
+package origin
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Errors returned by [Origin].
+var (
+	// ErrClosed is returned by [Origin.Run] and [Origin.AddStream] after the
+	// origin has been stopped or started.
+	ErrClosed = errors.New("origin: closed")
+	// ErrStreamExists is returned by [Origin.AddStream] for a name in use.
+	ErrStreamExists = errors.New("origin: stream exists")
+)
+
+// Config configures an [Origin]. The zero value of each field means the
+// stated default.
+type Config struct {
+	// Stream configures every stream's window.
+	Stream StreamConfig
+	// MaxConns caps open HTTP connections. At the cap, the connection idle
+	// longest is closed to make room. If zero, 10000.
+	MaxConns int
+	// ReadHeaderTimeout bounds the time a client has, from connecting or
+	// from its previous response, to send a request's headers. If zero, 5 s.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout bounds how long a keep-alive connection waits for its
+	// next request. If zero, 60 s.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds the time to write one response. If zero, 30 s.
+	WriteTimeout time.Duration
+	// MaxHeaderBytes bounds a request's header size. If zero, 8 KiB.
+	MaxHeaderBytes int
+	// SegmentMaxAge is the max-age of segment responses, which are
+	// immutable. If zero, 24 h.
+	SegmentMaxAge time.Duration
+	// PlaylistMaxAge is the max-age of playlist responses. If zero, half the
+	// stream's target duration, at least 1 s.
+	PlaylistMaxAge time.Duration
+	// Web serves everything outside /live/, /metrics and /healthz (the
+	// player page). If nil, those paths are 404.
+	Web http.Handler
+	// Logger receives the origin's logs. If nil, logs are discarded.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxConns <= 0 {
+		c.MaxConns = 10000
+	}
+	if c.ReadHeaderTimeout <= 0 {
+		c.ReadHeaderTimeout = 5 * time.Second
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 60 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 30 * time.Second
+	}
+	if c.MaxHeaderBytes <= 0 {
+		c.MaxHeaderBytes = 8 << 10
+	}
+	if c.SegmentMaxAge <= 0 {
+		c.SegmentMaxAge = 24 * time.Hour
+	}
+	c.Logger = orDiscard(c.Logger).With("component", "origin")
+	return c
+}
+
+// Origin serves live streams over stateless, cache-friendly HTTP: a media
+// playlist per stream and immutable segments. It holds no per-client state,
+// so any request may go to any origin or any HTTP cache in front of one.
+type Origin struct {
+	cfg     Config
+	metrics *metrics
+	handler http.Handler
+
+	mu      sync.Mutex
+	streams map[string]*entry
+	limiter *connLimiter
+	started bool
+}
+
+type entry struct {
+	st  *Stream
+	src Source
+}
+
+// New returns an origin with no streams.
+func New(cfg Config) *Origin {
+	o := &Origin{cfg: cfg.withDefaults(), streams: make(map[string]*entry)}
+	o.metrics = newMetrics(func() *connLimiter {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		return o.limiter
+	})
+	o.handler = o.routes()
+	return o
+}
+
+// AddStream creates a stream fed by src. Sources start when [Origin.Run]
+// does; a nil src makes a stream the caller publishes into itself.
+//
+// If the origin's Stream.SpoolDir is set, the stream spools its segments in
+// a folder of that name inside it.
+func (o *Origin) AddStream(name string, src Source) (*Stream, error) {
+	cfg := o.cfg.Stream
+	if !validName(name) {
+		return nil, fmt.Errorf("%w: %q", ErrBadStreamName, name)
+	}
+	if cfg.SpoolDir != "" {
+		cfg.SpoolDir = filepath.Join(cfg.SpoolDir, name)
+		if err := os.MkdirAll(cfg.SpoolDir, 0o755); err != nil {
+			return nil, fmt.Errorf("origin: spool: %w", err)
+		}
+	}
+	st, err := NewStream(name, cfg)
+	if err != nil {
+		return nil, err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.started && src != nil {
+		return nil, fmt.Errorf("%w: cannot add a source after Run", ErrClosed)
+	}
+	if _, ok := o.streams[name]; ok {
+		return nil, fmt.Errorf("%w: %q", ErrStreamExists, name)
+	}
+	published := o.metrics.published.WithLabelValues(name)
+	st.onPublish = func(*Segment) { published.Inc() }
+	o.streams[name] = &entry{st: st, src: src}
+	return st, nil
+}
+
+// Stream returns the named stream.
+func (o *Origin) Stream(name string) (*Stream, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	e, ok := o.streams[name]
+	if !ok {
+		return nil, false
+	}
+	return e.st, true
+}
+
+// Handler returns the origin's HTTP handler (playlists, segments, metrics,
+// health and the web page), for use with any server.
+func (o *Origin) Handler() http.Handler { return o.handler }
+
+// Run starts every stream's source and serves HTTP on ln until ctx ends or
+// a source fails. It then shuts the server down, waiting at most 5 s for
+// responses in flight, stops the sources and returns: nil after ctx ended,
+// or the first error. Run may be called once.
+func (o *Origin) Run(ctx context.Context, ln net.Listener) error {
+	lim := newConnLimiter(ln, o.cfg.MaxConns, func(open int) { o.metrics.open.Set(float64(open)) })
+	o.mu.Lock()
+	if o.started {
+		o.mu.Unlock()
+		return ErrClosed
+	}
+	o.started = true
+	o.limiter = lim
+	entries := make([]*entry, 0, len(o.streams))
+	for _, e := range o.streams {
+		entries = append(entries, e)
+	}
+	o.mu.Unlock()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	srv := &http.Server{
+		Handler:           o.handler,
+		ReadHeaderTimeout: o.cfg.ReadHeaderTimeout,
+		IdleTimeout:       o.cfg.IdleTimeout,
+		WriteTimeout:      o.cfg.WriteTimeout,
+		MaxHeaderBytes:    o.cfg.MaxHeaderBytes,
+		ConnState:         lim.connState,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		},
+		ErrorLog: slog.NewLogLogger(o.cfg.Logger.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, len(entries)+1)
+	var wg sync.WaitGroup
+	for _, e := range entries {
+		if e.src == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := e.src.Run(ctx, e.st)
+			if err != nil && ctx.Err() == nil {
+				o.cfg.Logger.Error("source failed", "stream", e.st.Name(), "err", err)
+				errc <- fmt.Errorf("origin: stream %s: %w", e.st.Name(), err)
+			}
+		}()
+	}
+	go func() {
+		if err := srv.Serve(lim); !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("origin: serve: %w", err)
+		}
+	}()
+	o.cfg.Logger.Info("origin serving", "addr", ln.Addr().String(), "streams", len(entries), "max_conns", o.cfg.MaxConns)
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	cancel()
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	if serr := srv.Shutdown(sctx); serr != nil {
+		_ = srv.Close()
+	}
+	wg.Wait()
+	return err
+}
+
+func (o *Origin) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /live/{stream}/index.m3u8", o.servePlaylist)
+	mux.HandleFunc("GET /live/{stream}/{segment}", o.serveSegment)
+	mux.HandleFunc("OPTIONS /live/", servePreflight)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(o.metrics.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", o.serveHealth)
+	if o.cfg.Web != nil {
+		mux.Handle("GET /", o.cfg.Web)
+	} else {
+		mux.HandleFunc("GET /", notFound)
+	}
+	return o.countRequests(mux)
+}
+
+func notFound(w http.ResponseWriter, _ *http.Request) {
+	http.Error(w, "404 not found", http.StatusNotFound)
+}
+
+// countRequests wraps h to count requests by kind and status.
+func (o *Origin) countRequests(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		o.metrics.requests.WithLabelValues(kindOf(r.URL.Path), strconv.Itoa(sw.code)).Inc()
+	})
+}
+
+func kindOf(p string) string {
+	switch {
+	case strings.HasPrefix(p, "/live/") && strings.HasSuffix(p, ".m3u8"):
+		return "playlist"
+	case strings.HasPrefix(p, "/live/"):
+		return "segment"
+	case p == "/metrics" || p == "/healthz":
+		return "ops"
+	default:
+		return "page"
+	}
+}
+
+func setCORS(h http.Header) {
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, ETag, Age")
+}
+
+func servePreflight(w http.ResponseWriter, _ *http.Request) {
+	h := w.Header()
+	setCORS(h)
+	h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "Range, If-None-Match, If-Modified-Since")
+	h.Set("Access-Control-Max-Age", "86400")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (o *Origin) servePlaylist(w http.ResponseWriter, r *http.Request) {
+	st, ok := o.Stream(r.PathValue("stream"))
+	if !ok {
+		http.Error(w, "404 no such stream", http.StatusNotFound)
+		return
+	}
+	body, etag, updated := st.Playlist()
+	if body == nil {
+		// Known stream, nothing published yet: tell caches not to keep it.
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "503 stream not started yet", http.StatusServiceUnavailable)
+		return
+	}
+	h := w.Header()
+	setCORS(h)
+	h.Set("Content-Type", "application/vnd.apple.mpegurl")
+	h.Set("ETag", etag)
+	maxAge := o.cfg.PlaylistMaxAge
+	if maxAge <= 0 {
+		maxAge = max(st.TargetDuration()/2, time.Second)
+	}
+	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(maxAge/time.Second)))
+	o.serveBytes(w, r, st.Name(), updated, body)
+}
+
+func (o *Origin) serveSegment(w http.ResponseWriter, r *http.Request) {
+	st, ok := o.Stream(r.PathValue("stream"))
+	if !ok {
+		http.Error(w, "404 no such stream", http.StatusNotFound)
+		return
+	}
+	seq, prefix, ok := parseSegmentName(r.PathValue("segment"))
+	if !ok {
+		http.Error(w, "404 not a segment name", http.StatusNotFound)
+		return
+	}
+	seg, ok := st.Segment(seq)
+	if !ok || seg.Hex()[:len(prefix)] != prefix {
+		http.Error(w, "404 segment not available", http.StatusNotFound)
+		return
+	}
+	h := w.Header()
+	setCORS(h)
+	h.Set("Content-Type", "video/mp2t")
+	h.Set("ETag", `"`+seg.Hex()+`"`)
+	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(o.cfg.SegmentMaxAge/time.Second))+", immutable")
+	if seg.spool != nil {
+		// The file can be gone if the segment just left the stream; then
+		// memory still has it.
+		if f, err := seg.spool.get(); err == nil {
+			defer seg.spool.put(f)
+			if c, ok := r.Context().Value(connKey{}).(*limitedConn); ok && r.Method == http.MethodGet {
+				setCork(c.Conn, true)
+				defer setCork(c.Conn, false)
+			}
+			o.serveContent(w, r, st.Name(), seg.Published, f)
+			return
+		}
+	}
+	o.serveBytes(w, r, st.Name(), seg.Published, seg.Data)
+}
+
+// serveBytes answers GET, HEAD, Range and conditional requests for body and
+// counts the body bytes sent as HTTP egress of stream.
+func (o *Origin) serveBytes(w http.ResponseWriter, r *http.Request, stream string, mod time.Time, body []byte) {
+	o.serveContent(w, r, stream, mod, bytes.NewReader(body))
+}
+
+func (o *Origin) serveContent(w http.ResponseWriter, r *http.Request, stream string, mod time.Time, body io.ReadSeeker) {
+	cw := &countingWriter{ResponseWriter: w}
+	http.ServeContent(cw, r, "", mod, body)
+	if cw.n > 0 {
+		o.metrics.egress.WithLabelValues(stream, "http").Add(float64(cw.n))
+	}
+}
+
+// parseSegmentName splits "<seq>-<16 hex>.ts".
+func parseSegmentName(name string) (seq uint64, prefix string, ok bool) {
+	base, found := strings.CutSuffix(name, ".ts")
+	if !found {
+		return 0, "", false
+	}
+	num, prefix, found := strings.Cut(base, "-")
+	if !found || len(prefix) != 16 {
+		return 0, "", false
+	}
+	for _, c := range prefix {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return 0, "", false
+		}
+	}
+	seq, err := strconv.ParseUint(num, 10, 64)
+	if err != nil {
+		return 0, "", false
+	}
+	return seq, prefix, true
+}
+
+func (o *Origin) serveHealth(w http.ResponseWriter, _ *http.Request) {
+	o.mu.Lock()
+	streams := make([]*Stream, 0, len(o.streams))
+	for _, e := range o.streams {
+		streams = append(streams, e.st)
+	}
+	o.mu.Unlock()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	code, msg := http.StatusOK, "ok\n"
+	for _, st := range streams {
+		if _, ok := st.Last(); !ok {
+			code, msg = http.StatusServiceUnavailable, "stream "+st.Name()+" has no segments yet\n"
+		}
+	}
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, msg)
+}
+
+// connKey is the request context key of the request's connection.
+type connKey struct{}
+
+// statusWriter records the status code of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// countingWriter counts body bytes written.
+type countingWriter struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(p)
+	w.n += int64(n)
+	return n, err
+}
+
+func (w *countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ReadFrom keeps the sendfile path of the underlying response open.
+func (w *countingWriter) ReadFrom(r io.Reader) (int64, error) {
+	n, err := readFrom(w.ResponseWriter, r)
+	w.n += n
+	return n, err
+}
+
+// ReadFrom keeps the sendfile path of the underlying response open.
+func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) { return readFrom(w.ResponseWriter, r) }
+
+func readFrom(w http.ResponseWriter, r io.Reader) (int64, error) {
+	if rf, ok := w.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{w}, r)
+}
