@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func runCmd(t *testing.T, ctx context.Context, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(ctx, args, &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+func TestUsage(t *testing.T) {
+	out, _, err := runCmd(t, context.Background(), "help")
+	if err != nil || !strings.Contains(out, "demo") || !strings.Contains(out, "viewers") {
+		t.Fatalf("help: %v\n%s", err, out)
+	}
+	if _, errOut, err := runCmd(t, context.Background(), "nope"); !errors.Is(err, errUsage) || !strings.Contains(errOut, `unknown command "nope"`) {
+		t.Fatalf("unknown command: %v %q", err, errOut)
+	}
+}
+
+func TestBadFlagsAreClearErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"origin", "--source", "rtmp://x"}, `unknown --source "rtmp://x"`},
+		{[]string{"origin", "--source", "hls-dir:"}, "needs a folder"},
+		{[]string{"origin", "--source", "hls-dir:/nonexistent/fusioncast"}, "/nonexistent/fusioncast"},
+		{[]string{"origin", "--source", "hls-url:ftp://x/y.m3u8"}, "ftp://x/y.m3u8"},
+		{[]string{"origin", "--window", "0"}, "--window 0 out of range"},
+		{[]string{"origin", "--stream", "a/b"}, "bad stream name"},
+		{[]string{"origin", "--spool", "/nonexistent/fusioncast"}, "is not a folder"},
+		{[]string{"origin", "--log-level", "loud"}, `bad log level "loud"`},
+		{[]string{"origin", "extra"}, `unexpected argument "extra"`},
+		{[]string{"viewers", "-n", "0"}, "-n 0 out of range"},
+		{[]string{"viewers", "--duration", "-1s"}, "--duration must be positive"},
+		{[]string{"viewers", "--origin", "ftp://x", "-n", "1", "--duration", "1s"}, "bad playlist URL"},
+		{[]string{"benchegress", "--n", "1,x"}, `bad viewer count "x"`},
+	} {
+		out, errOut, err := runCmd(t, context.Background(), c.args...)
+		if err == nil {
+			t.Errorf("%v: no error", c.args)
+			continue
+		}
+		if msg := err.Error() + errOut; !strings.Contains(msg, c.want) {
+			t.Errorf("%v: error %q, stderr %q, want %q (stdout %q)", c.args, err, errOut, c.want, out)
+		}
+	}
+}
+
+// The demo command serves the stream and the viewers command plays it.
+func TestDemoAndViewers(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := originFlags{addr: "127.0.0.1:0", stream: "demo", source: "demo", window: 6, maxConns: 100}
+	base, done, err := startOrigin(ctx, &f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runCmd(t, ctx, "viewers", "-n", "3", "--origin", base, "--duration", "3s", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res viewersResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if res.Viewers != 3 || res.Started != 3 || res.VerifyFailures != 0 || res.Bytes.HTTP == 0 {
+		t.Fatalf("summary: %s", out)
+	}
+	// Every viewer fetched every segment from the origin itself.
+	if res.OriginEgressBytes < res.Bytes.HTTP || res.OriginCopiesPerSegment < 2.5 {
+		t.Fatalf("origin egress %d for %d viewer bytes (%.2f copies)", res.OriginEgressBytes, res.Bytes.HTTP, res.OriginCopiesPerSegment)
+	}
+	for _, k := range []string{`"segments_played"`, `"bytes"`, `"http"`, `"p2p"`, `"relay"`, `"stalls"`, `"verify_failures"`, `"startup_ms_p50"`} {
+		if !strings.Contains(out, k) {
+			t.Errorf("JSON lacks %s", k)
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("origin did not stop")
+	}
+}

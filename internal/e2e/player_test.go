@@ -1,0 +1,153 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"fusioncast/internal/browser"
+	"fusioncast/internal/demomedia"
+	"fusioncast/internal/netns"
+	"fusioncast/internal/testenv"
+	"fusioncast/origin"
+	"fusioncast/web"
+)
+
+// playerStats is the part of the page's window.fusioncastStats we check.
+type playerStats struct {
+	Bytes struct {
+		HTTP  float64 `json:"http"`
+		P2P   float64 `json:"p2p"`
+		Relay float64 `json:"relay"`
+	} `json:"bytes"`
+	CurrentTime    float64  `json:"currentTime"`
+	Stalls         int      `json:"stalls"`
+	Playing        bool     `json:"playing"`
+	Segments       int      `json:"segments"`
+	Verified       int      `json:"verified"`
+	VerifyFailures int      `json:"verifyFailures"`
+	LatencySec     *float64 `json:"latencySec"`
+	FatalErrors    int      `json:"fatalErrors"`
+}
+
+// startDemoOrigin serves the demo stream and the page on loopback.
+func startDemoOrigin(t *testing.T) string {
+	t.Helper()
+	clips, err := origin.LoadClips(demomedia.FS(), "index.m3u8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	demo, err := origin.NewDemo(clips, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := origin.New(origin.Config{Web: web.Handler(), Stream: origin.StreamConfig{SpoolDir: t.TempDir()}})
+	if _, err := o.AddStream("demo", demo); err != nil {
+		t.Fatal(err)
+	}
+	// 127.0.0.1 is a secure context for the page, so WebCrypto verifies
+	// every segment.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- o.Run(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("origin: %v", err)
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+func readStats(ctx context.Context) (playerStats, error) {
+	var s playerStats
+	raw, err := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(window.fusioncastStats || null)`))
+	if err != nil {
+		return s, err
+	}
+	err = json.Unmarshal([]byte(raw), &s)
+	return s, err
+}
+
+// TestPlayerPlaysLiveDemo: the page plays at least 10 s of the live demo
+// without a stall, every segment verifies, and the overlay shows the HTTP
+// bytes.
+func TestPlayerPlaysLiveDemo(t *testing.T) {
+	if _, err := browser.Find(); err != nil {
+		testenv.SkipOrFail(t, err.Error())
+	}
+	if !netns.InNamespace(t, func(ns *netns.NS) error {
+		return ns.AddSelfVeth("10.213.20.1", "10.213.20.2")
+	}) {
+		return
+	}
+	base := startDemoOrigin(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	bctx, bcancel, err := browser.Start(ctx, browser.Options{Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bcancel()
+	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/")); err != nil {
+		t.Fatal(err)
+	}
+
+	// Wait for playback to start, then watch 12 s of wall time.
+	var first playerStats
+	var startedAt time.Time
+	for {
+		s, err := readStats(bctx)
+		if err != nil {
+			t.Fatalf("reading stats: %v", err)
+		}
+		if s.FatalErrors > 0 {
+			t.Fatalf("player failed: %+v", s)
+		}
+		if startedAt.IsZero() && s.Playing && s.CurrentTime > 0 {
+			first, startedAt = s, time.Now()
+			t.Logf("playing after warm-up: %+v", s)
+		}
+		if !startedAt.IsZero() && time.Since(startedAt) >= 12*time.Second {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("playback did not start or last: %+v", s)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	last, err := readStats(bctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("after 12 s: %+v", last)
+	if played := last.CurrentTime - first.CurrentTime; played < 10 {
+		t.Errorf("currentTime advanced %.1f s in 12 s of wall time, want at least 10", played)
+	}
+	if last.Stalls != 0 {
+		t.Errorf("%d stalls", last.Stalls)
+	}
+	if last.Bytes.HTTP <= 0 || last.Bytes.P2P != 0 || last.Bytes.Relay != 0 {
+		t.Errorf("bytes by source: %+v", last.Bytes)
+	}
+	if last.VerifyFailures != 0 || last.Verified < 5 {
+		t.Errorf("verified %d segments, %d failures", last.Verified, last.VerifyFailures)
+	}
+	overlay, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.querySelector('td[data-stat="http"]').textContent`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if overlay == "" || overlay == "0 B" {
+		t.Errorf("the overlay shows HTTP bytes %q", overlay)
+	}
+	t.Logf("overlay HTTP: %s", overlay)
+}
