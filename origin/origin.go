@@ -9,13 +9,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -89,6 +88,10 @@ type Origin struct {
 	cfg     Config
 	metrics *metrics
 	handler http.Handler
+	// reqCounters caches request counters by requestKey.
+	reqCounters sync.Map
+	// Header values of segment responses, made once and never modified.
+	segCache []string
 
 	mu      sync.Mutex
 	streams map[string]*entry
@@ -97,8 +100,9 @@ type Origin struct {
 }
 
 type entry struct {
-	st  *Stream
-	src Source
+	st     *Stream
+	src    Source
+	egress prometheus.Counter // HTTP egress of this stream
 }
 
 // New returns an origin with no streams.
@@ -109,27 +113,15 @@ func New(cfg Config) *Origin {
 		defer o.mu.Unlock()
 		return o.limiter
 	})
+	o.segCache = []string{"public, max-age=" + strconv.Itoa(int(o.cfg.SegmentMaxAge/time.Second)) + ", immutable"}
 	o.handler = o.routes()
 	return o
 }
 
 // AddStream creates a stream fed by src. Sources start when [Origin.Run]
 // does; a nil src makes a stream the caller publishes into itself.
-//
-// If the origin's Stream.SpoolDir is set, the stream spools its segments in
-// a folder of that name inside it.
 func (o *Origin) AddStream(name string, src Source) (*Stream, error) {
-	cfg := o.cfg.Stream
-	if !validName(name) {
-		return nil, fmt.Errorf("%w: %q", ErrBadStreamName, name)
-	}
-	if cfg.SpoolDir != "" {
-		cfg.SpoolDir = filepath.Join(cfg.SpoolDir, name)
-		if err := os.MkdirAll(cfg.SpoolDir, 0o755); err != nil {
-			return nil, fmt.Errorf("origin: spool: %w", err)
-		}
-	}
-	st, err := NewStream(name, cfg)
+	st, err := NewStream(name, o.cfg.Stream)
 	if err != nil {
 		return nil, err
 	}
@@ -143,19 +135,24 @@ func (o *Origin) AddStream(name string, src Source) (*Stream, error) {
 	}
 	published := o.metrics.published.WithLabelValues(name)
 	st.onPublish = func(*Segment) { published.Inc() }
-	o.streams[name] = &entry{st: st, src: src}
+	o.streams[name] = &entry{st: st, src: src, egress: o.metrics.egress.WithLabelValues(name, "http")}
 	return st, nil
 }
 
 // Stream returns the named stream.
 func (o *Origin) Stream(name string) (*Stream, bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	e, ok := o.streams[name]
+	e, ok := o.entry(name)
 	if !ok {
 		return nil, false
 	}
 	return e.st, true
+}
+
+func (o *Origin) entry(name string) (*entry, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	e, ok := o.streams[name]
+	return e, ok
 }
 
 // Handler returns the origin's HTTP handler (playlists, segments, metrics,
@@ -252,13 +249,41 @@ func notFound(w http.ResponseWriter, _ *http.Request) {
 	http.Error(w, "404 not found", http.StatusNotFound)
 }
 
-// countRequests wraps h to count requests by kind and status.
+// countRequests wraps h to count requests by kind and status, and the
+// egress of stream content.
 func (o *Origin) countRequests(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
-		h.ServeHTTP(sw, r)
-		o.metrics.requests.WithLabelValues(kindOf(r.URL.Path), strconv.Itoa(sw.code)).Inc()
+		rw := &respWriter{ResponseWriter: w, code: http.StatusOK}
+		h.ServeHTTP(rw, r)
+		if rw.egress != nil && rw.n > 0 {
+			rw.egress.Add(float64(rw.n))
+		}
+		o.requestCounter(kindOf(r.URL.Path), rw.code).Inc()
 	})
+}
+
+// requestCounter returns the requests counter for kind and code, cached:
+// label lookups hash their values on every call.
+func (o *Origin) requestCounter(kind string, code int) prometheus.Counter {
+	key := requestKey{kind, code}
+	if c, ok := o.reqCounters.Load(key); ok {
+		return c.(prometheus.Counter)
+	}
+	c := o.metrics.requests.WithLabelValues(kind, strconv.Itoa(code))
+	o.reqCounters.Store(key, c)
+	return c
+}
+
+type requestKey struct {
+	kind string
+	code int
+}
+
+// countEgress makes the response count its body bytes into c.
+func countEgress(w http.ResponseWriter, c prometheus.Counter) {
+	if rw, ok := w.(*respWriter); ok {
+		rw.egress = c
+	}
 }
 
 func kindOf(p string) string {
@@ -274,9 +299,20 @@ func kindOf(p string) string {
 	}
 }
 
+// Header values shared by every response; never modified.
+var (
+	corsOrigin   = []string{"*"}
+	corsExpose   = []string{"Content-Length, Content-Range, ETag, Age"}
+	typeTS       = []string{"video/mp2t"}
+	typePlaylist = []string{"application/vnd.apple.mpegurl"}
+	acceptRanges = []string{"bytes"}
+)
+
+// setCORS lets pages of any origin read our responses (the player and the
+// peer engine run on other sites too).
 func setCORS(h http.Header) {
-	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, ETag, Age")
+	h["Access-Control-Allow-Origin"] = corsOrigin
+	h["Access-Control-Expose-Headers"] = corsExpose
 }
 
 func servePreflight(w http.ResponseWriter, _ *http.Request) {
@@ -289,11 +325,12 @@ func servePreflight(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (o *Origin) servePlaylist(w http.ResponseWriter, r *http.Request) {
-	st, ok := o.Stream(r.PathValue("stream"))
+	e, ok := o.entry(r.PathValue("stream"))
 	if !ok {
 		http.Error(w, "404 no such stream", http.StatusNotFound)
 		return
 	}
+	st := e.st
 	body, etag, updated := st.Playlist()
 	if body == nil {
 		// Known stream, nothing published yet: tell caches not to keep it.
@@ -304,18 +341,19 @@ func (o *Origin) servePlaylist(w http.ResponseWriter, r *http.Request) {
 	}
 	h := w.Header()
 	setCORS(h)
-	h.Set("Content-Type", "application/vnd.apple.mpegurl")
+	h["Content-Type"] = typePlaylist
 	h.Set("ETag", etag)
 	maxAge := o.cfg.PlaylistMaxAge
 	if maxAge <= 0 {
 		maxAge = max(st.TargetDuration()/2, time.Second)
 	}
 	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(maxAge/time.Second)))
-	o.serveBytes(w, r, st.Name(), updated, body)
+	countEgress(w, e.egress)
+	http.ServeContent(w, r, "", updated, bytes.NewReader(body))
 }
 
 func (o *Origin) serveSegment(w http.ResponseWriter, r *http.Request) {
-	st, ok := o.Stream(r.PathValue("stream"))
+	e, ok := o.entry(r.PathValue("stream"))
 	if !ok {
 		http.Error(w, "404 no such stream", http.StatusNotFound)
 		return
@@ -325,44 +363,62 @@ func (o *Origin) serveSegment(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "404 not a segment name", http.StatusNotFound)
 		return
 	}
-	seg, ok := st.Segment(seq)
+	seg, ok := e.st.Segment(seq)
 	if !ok || seg.Hex()[:len(prefix)] != prefix {
 		http.Error(w, "404 segment not available", http.StatusNotFound)
 		return
 	}
 	h := w.Header()
 	setCORS(h)
-	h.Set("Content-Type", "video/mp2t")
-	h.Set("ETag", `"`+seg.Hex()+`"`)
-	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(o.cfg.SegmentMaxAge/time.Second))+", immutable")
-	if seg.spool != nil {
-		// The file can be gone if the segment just left the stream; then
-		// memory still has it.
-		if f, err := seg.spool.get(); err == nil {
-			defer seg.spool.put(f)
-			if c, ok := r.Context().Value(connKey{}).(*limitedConn); ok && r.Method == http.MethodGet {
-				setCork(c.Conn, true)
-				defer setCork(c.Conn, false)
-			}
-			o.serveContent(w, r, st.Name(), seg.Published, f)
-			return
+	h["Content-Type"] = typeTS
+	h["Etag"] = seg.etag
+	h["Cache-Control"] = o.segCache
+	countEgress(w, e.egress)
+	// The memory file can be gone if the segment just left the stream;
+	// then memory still has the bytes.
+	if seg.mem != nil && plainGet(r) && seg.mem.acquire() {
+		defer seg.mem.release()
+		sendFile(w, r, seg.mem)
+		return
+	}
+	http.ServeContent(w, r, "", seg.Published, bytes.NewReader(seg.Data))
+}
+
+// plainGet tells whether r is a GET of the whole body with no conditions,
+// which nearly every segment request is.
+func plainGet(r *http.Request) bool {
+	if r.Method != http.MethodGet {
+		return false
+	}
+	for _, k := range [...]string{"Range", "If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range"} {
+		if _, ok := r.Header[k]; ok {
+			return false
 		}
 	}
-	o.serveBytes(w, r, st.Name(), seg.Published, seg.Data)
+	return true
 }
 
-// serveBytes answers GET, HEAD, Range and conditional requests for body and
-// counts the body bytes sent as HTTP egress of stream.
-func (o *Origin) serveBytes(w http.ResponseWriter, r *http.Request, stream string, mod time.Time, body []byte) {
-	o.serveContent(w, r, stream, mod, bytes.NewReader(body))
-}
-
-func (o *Origin) serveContent(w http.ResponseWriter, r *http.Request, stream string, mod time.Time, body io.ReadSeeker) {
-	cw := &countingWriter{ResponseWriter: w}
-	http.ServeContent(cw, r, "", mod, body)
-	if cw.n > 0 {
-		o.metrics.egress.WithLabelValues(stream, "http").Add(float64(cw.n))
+// sendFile answers a plain GET of a segment with two system calls: the
+// headers go out in one write with MSG_MORE, and the body follows with one
+// sendfile(2) from the segment's memory file, in the same packets.
+// (http.ServeContent would also read the first 512 bytes to sniff a type we
+// already know.) Range, HEAD and conditional requests go to ServeContent.
+func sendFile(w http.ResponseWriter, r *http.Request, m *memFile) {
+	h := w.Header()
+	h["Content-Length"] = m.contentLength
+	h["Last-Modified"] = m.lastModified
+	h["Accept-Ranges"] = acceptRanges
+	w.WriteHeader(http.StatusOK)
+	if c, ok := r.Context().Value(connKey{}).(*limitedConn); ok {
+		c.more = true
+		defer func() { c.more = false }()
 	}
+	// Flushing puts the headers on the wire now, so that the copy below
+	// goes straight to sendfile.
+	if err := flush(w); err != nil {
+		return
+	}
+	_, _ = io.Copy(w, &memBody{m: m})
 }
 
 // parseSegmentName splits "<seq>-<16 hex>.ts".
@@ -409,46 +465,49 @@ func (o *Origin) serveHealth(w http.ResponseWriter, _ *http.Request) {
 // connKey is the request context key of the request's connection.
 type connKey struct{}
 
-// statusWriter records the status code of a response.
-type statusWriter struct {
-	http.ResponseWriter
-	code int
+// flush flushes w, unwrapping our respWriter without the allocation of an
+// http.ResponseController.
+func flush(w http.ResponseWriter) error {
+	if rw, ok := w.(*respWriter); ok {
+		w = rw.ResponseWriter
+	}
+	if f, ok := w.(interface{ FlushError() error }); ok {
+		return f.FlushError()
+	}
+	return http.NewResponseController(w).Flush()
 }
 
-func (w *statusWriter) WriteHeader(code int) {
+// respWriter records a response's status code and counts its body bytes,
+// without hiding the connection's ReadFrom (and so sendfile) from
+// io.Copy.
+type respWriter struct {
+	http.ResponseWriter
+	code   int
+	n      int64
+	egress prometheus.Counter // where n goes, if the body is stream content
+}
+
+func (w *respWriter) WriteHeader(code int) {
 	w.code = code
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// countingWriter counts body bytes written.
-type countingWriter struct {
-	http.ResponseWriter
-	n int64
-}
-
-func (w *countingWriter) Write(p []byte) (int, error) {
+func (w *respWriter) Write(p []byte) (int, error) {
 	n, err := w.ResponseWriter.Write(p)
 	w.n += int64(n)
 	return n, err
 }
 
-func (w *countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// ReadFrom keeps the sendfile path of the underlying response open.
-func (w *countingWriter) ReadFrom(r io.Reader) (int64, error) {
-	n, err := readFrom(w.ResponseWriter, r)
+func (w *respWriter) ReadFrom(r io.Reader) (int64, error) {
+	var n int64
+	var err error
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(r)
+	} else {
+		n, err = io.Copy(struct{ io.Writer }{w.ResponseWriter}, r)
+	}
 	w.n += n
 	return n, err
 }
 
-// ReadFrom keeps the sendfile path of the underlying response open.
-func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) { return readFrom(w.ResponseWriter, r) }
-
-func readFrom(w http.ResponseWriter, r io.Reader) (int64, error) {
-	if rf, ok := w.(io.ReaderFrom); ok {
-		return rf.ReadFrom(r)
-	}
-	return io.Copy(struct{ io.Writer }{w}, r)
-}
+func (w *respWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

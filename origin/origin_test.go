@@ -2,13 +2,17 @@ package origin
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -314,4 +318,124 @@ func TestConnectionCapRefusesWhenAllBusy(t *testing.T) {
 		t.Fatal("a connection over the cap was left hanging instead of closed")
 	}
 	once.Do(func() { close(release) })
+}
+
+// Segments sent with sendfile from memory files (the default) and copied
+// from memory arrive intact over real connections, under concurrency, with
+// keep-alive, and the egress counter adds up.
+func TestSegmentsOverTCP(t *testing.T) {
+	for _, copyResponses := range []bool{false, true} {
+		t.Run(fmt.Sprintf("copy=%v", copyResponses), func(t *testing.T) {
+			o := New(Config{Stream: StreamConfig{CopyResponses: copyResponses}})
+			st, err := o.AddStream("s", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rng := rand.New(rand.NewPCG(1, 2))
+			var segs []*Segment
+			for i := range 6 {
+				data := make([]byte, 150_000+rng.IntN(100_000))
+				for j := range data {
+					data[j] = byte(rng.Uint32())
+				}
+				s := &Segment{Seq: uint64(i), Duration: 2 * time.Second, Data: data}
+				if err := st.Publish(s); err != nil {
+					t.Fatal(err)
+				}
+				if (s.mem != nil) == copyResponses {
+					t.Fatalf("memory file %v with CopyResponses %v", s.mem != nil, copyResponses)
+				}
+				segs = append(segs, s)
+			}
+			url := runOrigin(t, o)
+			client := &http.Client{Timeout: 10 * time.Second}
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			var total int64
+			errs := make(chan error, 100)
+			for g := range 8 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for k := range 15 {
+						s := segs[(g+k)%len(segs)]
+						r, err := client.Get(url + "/live/s/" + s.Name())
+						if err != nil {
+							errs <- err
+							return
+						}
+						b, err := io.ReadAll(r.Body)
+						r.Body.Close()
+						if err != nil || r.StatusCode != 200 || sha256.Sum256(b) != s.SHA256 {
+							errs <- fmt.Errorf("segment %d: status %d, %d bytes, err %v", s.Seq, r.StatusCode, len(b), err)
+							return
+						}
+						if r.Header.Get("Content-Length") != strconv.Itoa(len(s.Data)) || r.Header.Get("Last-Modified") == "" {
+							errs <- fmt.Errorf("segment %d headers: %v", s.Seq, r.Header)
+							return
+						}
+						mu.Lock()
+						total += int64(len(b))
+						mu.Unlock()
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			// A range over TCP.
+			req, _ := http.NewRequest("GET", url+"/live/s/"+segs[2].Name(), nil)
+			req.Header.Set("Range", "bytes=1000-1999")
+			r, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(r.Body)
+			r.Body.Close()
+			if r.StatusCode != 206 || !bytes.Equal(b, segs[2].Data[1000:2000]) {
+				t.Fatalf("range: %d, %d bytes", r.StatusCode, len(b))
+			}
+			total += 1000
+			m := body(t, do(t, o.Handler(), "GET", "/metrics"))
+			var got float64
+			for _, line := range strings.Split(m, "\n") {
+				if v, ok := strings.CutPrefix(line, `fusioncast_origin_egress_bytes_total{stream="s",transport="http"} `); ok {
+					got, _ = strconv.ParseFloat(v, 64)
+				}
+			}
+			if int64(got) != total {
+				t.Errorf("egress counter %v, want %d", got, total)
+			}
+		})
+	}
+}
+
+// A memory file stays readable while a response holds it, even after its
+// segment has left the stream, and is closed after the last response; then
+// it cannot be taken again.
+func TestMemFileOutlivesSegment(t *testing.T) {
+	st, _ := NewStream("s", StreamConfig{Window: 1, Retain: 1})
+	first := &Segment{Seq: 0, Duration: time.Second, Data: []byte("first segment")}
+	if err := st.Publish(first); err != nil {
+		t.Fatal(err)
+	}
+	if first.mem == nil {
+		t.Skip("no memory files on this system")
+	}
+	if !first.mem.acquire() {
+		t.Fatal("cannot acquire a live memory file")
+	}
+	if err := st.Publish(&Segment{Seq: 1, Duration: time.Second, Data: []byte("second")}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(&memBody{m: first.mem})
+	if err != nil || string(b) != "first segment" {
+		t.Fatalf("read %q, %v", b, err)
+	}
+	first.mem.release()
+	if first.mem.refs.Load() != 0 || first.mem.acquire() {
+		t.Fatalf("refs %d after the last release", first.mem.refs.Load())
+	}
 }

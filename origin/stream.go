@@ -50,7 +50,8 @@ type Segment struct {
 	// Published is when the origin made the segment available.
 	Published time.Time
 
-	spool *spoolFile // file holding Data, if the stream spools
+	mem  *memFile // Data in a memory file for sendfile, or nil
+	etag []string // the ETag header value, made once
 }
 
 // Hex returns the segment's SHA-256 as lower-case hexadecimal.
@@ -73,11 +74,11 @@ type StreamConfig struct {
 	Retain int
 	// MaxSegmentBytes bounds one segment's size. If zero, 16 MiB.
 	MaxSegmentBytes int
-	// SpoolDir, if set, is a folder where each segment is also written as a
-	// file while the stream retains it, so that HTTP responses go out with
-	// sendfile(2) instead of being copied through user space. The folder
-	// must exist. If empty, segments are served from memory.
-	SpoolDir string
+	// CopyResponses turns off sendfile(2). By default (on Linux) each
+	// retained segment is also kept in an anonymous memory file and full
+	// responses leave with sendfile, without being copied through user
+	// space; with CopyResponses they are copied from memory.
+	CopyResponses bool
 }
 
 func (c StreamConfig) withDefaults() StreamConfig {
@@ -157,11 +158,12 @@ func (st *Stream) Publish(seg *Segment) error {
 		return fmt.Errorf("%w: seq %d lasts %v", ErrBadDuration, seg.Seq, seg.Duration)
 	}
 	seg.SHA256 = sha256.Sum256(seg.Data)
+	seg.etag = []string{`"` + seg.Hex() + `"`}
 	var dropped []*Segment
 	defer func() {
 		for _, d := range dropped {
-			if d.spool != nil {
-				d.spool.release()
+			if d.mem != nil {
+				d.mem.release()
 			}
 		}
 	}()
@@ -171,13 +173,12 @@ func (st *Stream) Publish(seg *Segment) error {
 	if n := len(st.segs); n > 0 && seg.Seq != st.segs[n-1].Seq+1 {
 		return fmt.Errorf("%w: seq %d after %d", ErrOutOfOrder, seg.Seq, st.segs[n-1].Seq)
 	}
-	if st.cfg.SpoolDir != "" {
-		// Written under the lock so that files appear in publication order;
-		// a segment is ~160 KB every 2 s. If the write fails the segment is
-		// served from memory.
-		seg.spool = spoolWrite(st.cfg.SpoolDir, seg)
-	}
 	seg.Published = time.Now()
+	if !st.cfg.CopyResponses {
+		// A copy of ~160 KB every 2 s; nil if it fails, and then the
+		// segment is served from memory.
+		seg.mem = newMemFile(seg)
+	}
 	st.segs = append(st.segs, seg)
 	if len(st.segs) > st.cfg.Retain {
 		drop := len(st.segs) - st.cfg.Retain

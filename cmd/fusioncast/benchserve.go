@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -14,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,7 +23,8 @@ import (
 	"fusioncast/internal/hls"
 )
 
-// serveResult is one server's figures in `fusioncast benchserve`.
+// serveResult is one server's figures in `fusioncast benchserve`: the
+// median round, by Gbit per CPU-second.
 type serveResult struct {
 	Server       string  `json:"server"`
 	Requests     int64   `json:"requests"`
@@ -38,16 +41,25 @@ type serveResult struct {
 type benchServeFlags struct {
 	duration          time.Duration
 	conns, size, segs int
+	rounds            int
 	serverCPU         string
 	loadCPU           string
 	jsonOut           bool
 	nginx, wrk        string
 }
 
+// benchTarget is a server under test.
+type benchTarget struct {
+	name string
+	cmd  *exec.Cmd
+	url  string // the segment wrk fetches
+}
+
 func runBenchServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var f benchServeFlags
-	fs := newFlags("benchserve", "[--duration D] [--conns C] [--json]", stderr)
-	fs.DurationVar(&f.duration, "duration", 10*time.Second, "load duration per server")
+	fs := newFlags("benchserve", "[--duration D] [--rounds R] [--conns C] [--json]", stderr)
+	fs.DurationVar(&f.duration, "duration", 5*time.Second, "load duration per server and round")
+	fs.IntVar(&f.rounds, "rounds", 5, "rounds; each round loads each server once, alternating")
 	fs.IntVar(&f.conns, "conns", 32, "wrk connections")
 	fs.IntVar(&f.size, "size", 160_000, "segment size in bytes")
 	fs.IntVar(&f.segs, "segments", 3, "segments in the served playlist (wrk fetches one of them)")
@@ -58,6 +70,9 @@ func runBenchServe(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.BoolVar(&f.jsonOut, "json", false, "print JSON")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if f.rounds < 1 || f.duration < time.Second {
+		return fmt.Errorf("--rounds must be at least 1 and --duration at least 1s")
 	}
 	for _, bin := range []string{f.nginx, f.wrk, "taskset"} {
 		if _, err := exec.LookPath(bin); err != nil {
@@ -78,7 +93,6 @@ func runBenchServe(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 
-	var results []serveResult
 	// The origin, ingesting the folder as a live stream named "bench".
 	port, err := freePort()
 	if err != nil {
@@ -89,14 +103,18 @@ func runBenchServe(ctx context.Context, args []string, stdout, stderr io.Writer)
 		"--log-level", "warn")
 	origin.Env = append(os.Environ(), "GOMAXPROCS=1")
 	origin.Stderr = stderr
-	urls, r, err := benchServer(ctx, "fusioncast origin", origin, f, func(base string) ([]string, error) {
-		return originURLs(ctx, base+"/live/bench/index.m3u8", f.segs)
-	}, "http://127.0.0.1:"+port)
+	ot := &benchTarget{name: "fusioncast origin", cmd: origin}
+	stop, err := startTarget(ctx, ot, f, func() (string, error) {
+		urls, err := originURLs(ctx, "http://127.0.0.1:"+port+"/live/bench/index.m3u8", f.segs)
+		if err != nil {
+			return "", err
+		}
+		return urls[len(urls)-1], nil
+	})
 	if err != nil {
 		return err
 	}
-	_ = urls
-	results = append(results, r)
+	defer stop()
 
 	// nginx, one worker, sendfile, serving the same files.
 	port, err = freePort()
@@ -109,90 +127,131 @@ func runBenchServe(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	nginx := exec.CommandContext(ctx, "taskset", "-c", f.serverCPU, f.nginx, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"))
 	nginx.Stderr = stderr
-	_, r, err = benchServer(ctx, "nginx", nginx, f, func(base string) ([]string, error) {
-		var u []string
-		for i := range f.segs {
-			u = append(u, fmt.Sprintf("%s/seg%03d.ts", base, i))
-		}
-		return u, nil
-	}, "http://127.0.0.1:"+port)
+	nt := &benchTarget{name: "nginx", cmd: nginx}
+	stopNginx, err := startTarget(ctx, nt, f, func() (string, error) {
+		return fmt.Sprintf("http://127.0.0.1:%s/seg%03d.ts", port, f.segs-1), nil
+	})
 	if err != nil {
 		return err
 	}
-	results = append(results, r)
+	defer stopNginx()
+
+	targets := []*benchTarget{ot, nt}
+	rounds := make([][]serveResult, len(targets))
+	var ratios []float64
+	for round := range f.rounds {
+		for i, t := range targets {
+			r, err := loadTarget(ctx, t, f)
+			if err != nil {
+				return err
+			}
+			rounds[i] = append(rounds[i], r)
+		}
+		ratios = append(ratios, rounds[0][round].GbpsPerCPU/rounds[1][round].GbpsPerCPU)
+		if !f.jsonOut {
+			fmt.Fprintf(stderr, "round %d: origin %.2f, nginx %.2f Gbit/CPU-second, ratio %.2f\n",
+				round+1, rounds[0][round].GbpsPerCPU, rounds[1][round].GbpsPerCPU, ratios[round])
+		}
+	}
+	results := []serveResult{median(rounds[0]), median(rounds[1])}
+	ratio := medianFloat(ratios)
 
 	if f.jsonOut {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(map[string]any{
-			"segment_bytes": f.size, "connections": f.conns, "results": results,
-			"ratio_gbit_per_cpu_second": results[0].GbpsPerCPU / results[1].GbpsPerCPU,
+			"segment_bytes": f.size, "connections": f.conns, "rounds": f.rounds, "results": results,
+			"ratio_gbit_per_cpu_second_median": ratio, "ratios": ratios,
 		})
 	}
-	fmt.Fprintf(stdout, "%d-byte segments, wrk %d connections, %v each, servers on CPU %s, wrk on CPU %s\n\n",
-		f.size, f.conns, f.duration, f.serverCPU, f.loadCPU)
-	fmt.Fprintf(stdout, "%-18s %12s %10s %10s %16s\n", "server", "requests/s", "Gbit/s", "CPU s", "Gbit/CPU-second")
+	fmt.Fprintf(stdout, "%d-byte segments, wrk %d connections, %d rounds of %v per server, servers on CPU %s, wrk on CPU %s\n\n",
+		f.size, f.conns, f.rounds, f.duration, f.serverCPU, f.loadCPU)
+	fmt.Fprintf(stdout, "%-18s %12s %10s %10s %16s   (median round)\n", "server", "requests/s", "Gbit/s", "CPU s", "Gbit/CPU-second")
 	for _, r := range results {
 		fmt.Fprintf(stdout, "%-18s %12.0f %10.2f %10.2f %16.2f\n", r.Server, r.RequestsPerS, r.Gbps, r.CPUSeconds, r.GbpsPerCPU)
 	}
-	fmt.Fprintf(stdout, "\norigin / nginx, Gbit per CPU-second: %.2f×\n", results[0].GbpsPerCPU/results[1].GbpsPerCPU)
+	fmt.Fprintf(stdout, "\norigin / nginx, Gbit per CPU-second: %.2f× (median of %d rounds; each round: %s)\n", ratio, f.rounds, fmtRatios(ratios))
 	return nil
 }
 
-// benchServer starts cmd, waits until base answers, loads it with wrk and
-// returns its figures. It stops cmd before returning.
-func benchServer(ctx context.Context, name string, cmd *exec.Cmd, f benchServeFlags,
-	urlsOf func(base string) ([]string, error), base string) ([]string, serveResult, error) {
-	res := serveResult{Server: name}
-	if err := cmd.Start(); err != nil {
-		return nil, res, fmt.Errorf("start %s: %w", name, err)
+func fmtRatios(r []float64) string {
+	s := make([]string, len(r))
+	for i, v := range r {
+		s[i] = strconv.FormatFloat(v, 'f', 2, 64)
 	}
-	defer func() {
-		_ = cmd.Process.Signal(os.Interrupt)
+	return strings.Join(s, " ")
+}
+
+func median(rs []serveResult) serveResult {
+	s := slices.Clone(rs)
+	slices.SortFunc(s, func(a, b serveResult) int { return cmp.Compare(a.GbpsPerCPU, b.GbpsPerCPU) })
+	return s[len(s)/2]
+}
+
+func medianFloat(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// startTarget starts t.cmd, waits until the URL that urlOf returns serves
+// the segment, and returns a function that stops the server.
+func startTarget(ctx context.Context, t *benchTarget, f benchServeFlags, urlOf func() (string, error)) (func(), error) {
+	if err := t.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", t.name, err)
+	}
+	stop := func() {
+		_ = t.cmd.Process.Signal(os.Interrupt)
 		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
+		go func() { _ = t.cmd.Wait(); close(done) }()
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
+			_ = t.cmd.Process.Kill()
 			<-done
 		}
-	}()
-	var urls []string
-	var err error
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if urls, err = urlsOf(base); err == nil {
-			if err = checkGet(ctx, urls[0], int64(f.size)); err == nil {
-				break
+		u, err := urlOf()
+		if err == nil {
+			if err = checkGet(ctx, u, int64(f.size)); err == nil {
+				t.url = u
+				return stop, nil
 			}
 		}
 		if time.Now().After(deadline) {
-			return nil, res, fmt.Errorf("%s did not come up: %w", name, err)
+			stop()
+			return nil, fmt.Errorf("%s did not come up: %w", t.name, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	cpu0, err := cpuSeconds(cmd.Process.Pid)
+}
+
+// loadTarget runs wrk against t once and reads t's CPU time around it.
+func loadTarget(ctx context.Context, t *benchTarget, f benchServeFlags) (serveResult, error) {
+	res := serveResult{Server: t.name}
+	pid := t.cmd.Process.Pid
+	cpu0, err := cpuSeconds(pid)
 	if err != nil {
-		return nil, res, err
+		return res, err
 	}
-	secs := int(f.duration.Seconds())
 	wrk := exec.CommandContext(ctx, "taskset", "-c", f.loadCPU, f.wrk, "-t1", "-c"+strconv.Itoa(f.conns),
-		"-d"+strconv.Itoa(max(secs, 1))+"s", urls[0])
+		"-d"+strconv.Itoa(int(f.duration.Seconds()))+"s", t.url)
 	out, err := wrk.CombinedOutput()
 	if err != nil {
-		return nil, res, fmt.Errorf("wrk: %v\n%s", err, out)
+		return res, fmt.Errorf("wrk: %v\n%s", err, out)
 	}
-	cpu1, err := cpuSeconds(cmd.Process.Pid)
+	cpu1, err := cpuSeconds(pid)
 	if err != nil {
-		return nil, res, err
+		return res, err
 	}
 	m := regexp.MustCompile(`(\d+) requests in ([\d.]+)(m?s)`).FindSubmatch(out)
 	if m == nil {
-		return nil, res, fmt.Errorf("cannot read wrk's output:\n%s", out)
+		return res, fmt.Errorf("cannot read wrk's output:\n%s", out)
 	}
 	if strings.Contains(string(out), "Non-2xx") || strings.Contains(string(out), "Socket errors") {
-		return nil, res, fmt.Errorf("%s: wrk saw errors:\n%s", name, out)
+		return res, fmt.Errorf("%s: wrk saw errors:\n%s", t.name, out)
 	}
 	res.Requests, _ = strconv.ParseInt(string(m[1]), 10, 64)
 	res.Seconds, _ = strconv.ParseFloat(string(m[2]), 64)
@@ -206,7 +265,7 @@ func benchServer(ctx context.Context, name string, cmd *exec.Cmd, f benchServeFl
 	if res.CPUSeconds > 0 {
 		res.GbpsPerCPU = float64(res.Bytes) * 8 / res.CPUSeconds / 1e9
 	}
-	return urls, res, nil
+	return res, nil
 }
 
 // cpuSeconds reads a process's user+system CPU time from /proc.

@@ -38,7 +38,6 @@ func TestBadFlagsAreClearErrors(t *testing.T) {
 		{[]string{"origin", "--source", "hls-url:ftp://x/y.m3u8"}, "ftp://x/y.m3u8"},
 		{[]string{"origin", "--window", "0"}, "--window 0 out of range"},
 		{[]string{"origin", "--stream", "a/b"}, "bad stream name"},
-		{[]string{"origin", "--spool", "/nonexistent/fusioncast"}, "is not a folder"},
 		{[]string{"origin", "--log-level", "loud"}, `bad log level "loud"`},
 		{[]string{"origin", "extra"}, `unexpected argument "extra"`},
 		{[]string{"viewers", "-n", "0"}, "-n 0 out of range"},

@@ -45,7 +45,7 @@ func startDemoOrigin(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := origin.New(origin.Config{Web: web.Handler(), Stream: origin.StreamConfig{SpoolDir: t.TempDir()}})
+	o := origin.New(origin.Config{Web: web.Handler()})
 	if _, err := o.AddStream("demo", demo); err != nil {
 		t.Fatal(err)
 	}
