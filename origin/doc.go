@@ -28,9 +28,12 @@
 //
 // # Serving speed
 //
-// With [StreamConfig.SpoolDir] set, each retained segment is also a file and
-// responses leave with sendfile(2) under TCP_CORK, as nginx does with
-// sendfile and tcp_nopush; otherwise they are copied from memory.
+// On Linux each retained segment is also kept in an anonymous memory file,
+// and a full GET leaves as one write of the headers with MSG_MORE and one
+// sendfile(2) at an explicit offset, as nginx does with sendfile and
+// tcp_nopush. Connection reads and writes use raw system calls on the
+// non-blocking socket. [StreamConfig.CopyResponses] turns the memory files
+// off. docs/benchmarks.md compares the result with nginx.
 //
 // # Running
 //
