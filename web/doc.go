@@ -19,7 +19,9 @@
 //
 // player.js plays the stream with hls.js (muted autoplay, so a headless
 // browser plays without a user gesture), verifies each segment with WebCrypto
-// against the SHA-256 in the playlist's #EXT-X-FUSIONCAST-SEGMENT tag, and
+// against the SHA-256 in the playlist's #EXT-X-FUSIONCAST-SEGMENT tag before
+// hls.js sees it (a mismatch is reported to hls.js as a load error, so the
+// bad copy is never decoded and hls.js fetches the segment again), and
 // shows playback statistics in an overlay: bytes received by source (HTTP,
 // P2P, relay), buffer ahead, latency behind the live edge, stalls, segments,
 // verification results and errors. The same numbers are kept in the
@@ -38,6 +40,6 @@
 // # Vendored code
 //
 // static/vendor/hls.js holds hls.min.js, its LICENSE (Apache 2.0) and a
-// VERSION file, refreshed by scripts/vendor-hlsjs.sh (VERSION=x.y.z to
-// change the pinned version).
+// VERSION file, refreshed by `make vendor-hlsjs` (scripts/vendor-hlsjs.sh;
+// HLSJS_VERSION=x.y.z to change the pinned version).
 package web

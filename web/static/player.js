@@ -30,6 +30,7 @@ const stats = {
   segments: 0, // fragments loaded
   playing: false,
   errors: 0, // hls.js errors other than stalls
+  mediaErrors: 0, // hls.js errors in demuxing or decoding (corrupt data would show here)
   fatalErrors: 0,
   lastError: '',
   verified: 0, // segments whose SHA-256 matched the playlist
@@ -85,32 +86,34 @@ function hex(buf) {
   return Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-// verify checks a fragment's bytes against its tag. crypto.subtle.digest
-// copies the bytes before it returns, so the caller may hand the buffer on
-// (and hls.js may transfer it to its worker) right afterwards.
-function verify(frag, payload) {
+// verify checks a fragment's bytes against its tag and resolves to true
+// (matched), false (mismatch) or null (nothing to check against, or no
+// WebCrypto). crypto.subtle.digest copies the bytes before it returns.
+async function verify(frag, payload) {
   const tag = segmentTag(frag);
   // WebCrypto only exists in secure contexts (https, localhost, 127.0.0.1).
   const subtle = globalThis.crypto && globalThis.crypto.subtle;
   if (!tag || !tag.sha256 || !subtle || !payload || payload.byteLength === 0) {
     stats.unverified++;
-    return;
+    return null;
   }
   if (tag.size !== null && tag.size !== payload.byteLength) {
     verifyFailed(frag, `size ${payload.byteLength}, playlist says ${tag.size}`);
-    return;
+    return false;
   }
-  subtle.digest('SHA-256', payload).then(
-    (sum) => {
-      const got = hex(sum);
-      if (got === tag.sha256) {
-        stats.verified++;
-      } else {
-        verifyFailed(frag, `sha256 ${got}, playlist says ${tag.sha256}`);
-      }
-    },
-    (err) => verifyFailed(frag, `digest: ${err}`),
-  );
+  let got;
+  try {
+    got = hex(await subtle.digest('SHA-256', payload));
+  } catch (err) {
+    verifyFailed(frag, `digest: ${err}`);
+    return false;
+  }
+  if (got !== tag.sha256) {
+    verifyFailed(frag, `sha256 ${got}, playlist says ${tag.sha256}`);
+    return false;
+  }
+  stats.verified++;
+  return true;
 }
 
 function verifyFailed(frag, why) {
@@ -119,13 +122,11 @@ function verifyFailed(frag, why) {
 }
 
 // verifyingLoader wraps an hls.js loader class so that every whole fragment
-// it loads is hashed before hls.js sees the bytes. This cannot be done from
-// the FRAG_LOADED event: by then hls.js has already transferred the buffer to
-// its transmuxer worker and data.payload is detached (byteLength 0).
-//
-// The digest resolves after hls.js has the data, so for now a mismatch is
-// only counted. Data from peers must instead be checked before it is handed
-// to hls.js.
+// it loads is hashed before hls.js sees the bytes (it cannot be done from
+// FRAG_LOADED: by then hls.js has transferred the buffer to its transmuxer
+// worker). A fragment that does not match the playlist's digest is reported
+// to hls.js as a load error, so it is never played and hls.js fetches it
+// again.
 function verifyingLoader(Base) {
   return class VerifyingLoader extends Base {
     load(context, config, callbacks) {
@@ -135,10 +136,20 @@ function verifyingLoader(Base) {
         onSuccess(response, loaderStats, ctx, networkDetails) {
           // Whole fragments only: LL-HLS parts and byte ranges carry no tag of their own.
           const whole = ctx.frag && !ctx.part && !ctx.rangeStart && !ctx.rangeEnd;
-          if (whole && response.data instanceof ArrayBuffer) {
-            verify(ctx.frag, response.data);
+          if (!whole || !(response.data instanceof ArrayBuffer)) {
+            onSuccess(response, loaderStats, ctx, networkDetails);
+            return;
           }
-          onSuccess(response, loaderStats, ctx, networkDetails);
+          verify(ctx.frag, response.data).then((ok) => {
+            if (loaderStats.aborted) {
+              return;
+            }
+            if (ok === false) {
+              callbacks.onError({ code: 0, text: 'segment failed SHA-256 verification' }, ctx, networkDetails, loaderStats);
+              return;
+            }
+            onSuccess(response, loaderStats, ctx, networkDetails);
+          });
         },
       });
     }
@@ -206,6 +217,9 @@ function countError(data) {
       return; // hls.js recovering from a stall, not a new error
   }
   stats.errors++;
+  if (data.type === 'mediaError') {
+    stats.mediaErrors++;
+  }
   stats.lastError = `${data.type}/${data.details}${data.fatal ? ' (fatal)' : ''}`;
 }
 
