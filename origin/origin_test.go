@@ -439,3 +439,39 @@ func TestMemFileOutlivesSegment(t *testing.T) {
 		t.Fatalf("refs %d after the last release", first.mem.refs.Load())
 	}
 }
+
+// Oversized request headers are refused, and a client that sends its
+// headers too slowly is cut off.
+func TestHeaderLimits(t *testing.T) {
+	o, _ := newTestOrigin(t, Config{MaxHeaderBytes: 1024, ReadHeaderTimeout: 300 * time.Millisecond}, 1)
+	url := runOrigin(t, o)
+	addr := strings.TrimPrefix(url, "http://")
+
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, _ = io.WriteString(c, "GET /live/s/index.m3u8 HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", 20000)+"\r\n\r\n")
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("oversized header: %d", resp.StatusCode)
+	}
+
+	slow, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	_, _ = io.WriteString(slow, "GET /live/s/index.m3u8 HTTP/1.1\r\n")
+	_ = slow.SetReadDeadline(time.Now().Add(10 * time.Second))
+	start := time.Now()
+	if _, err := io.ReadAll(slow); err != nil {
+		t.Fatalf("the server did not close a slow client's connection: %v", err)
+	}
+	t.Logf("slow client cut off after %v", time.Since(start))
+}
