@@ -51,6 +51,10 @@ demo-media: ## regenerate the demo clip with ffmpeg (internal/demomedia/media)
 vendor-hlsjs: ## refresh the vendored hls.js (HLSJS_VERSION=1.7.4) from npm
 	VERSION=$(HLSJS_VERSION) ./scripts/vendor-hlsjs.sh
 
+.PHONY: vendor-trackercompat
+vendor-trackercompat: ## rebuild the vendored bittorrent-tracker client bundle for the compatibility tests (npm)
+	./scripts/trackercompat/build.sh
+
 .PHONY: clean
 clean: ## remove build output
 	rm -rf bin

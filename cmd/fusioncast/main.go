@@ -22,9 +22,12 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"demo":       {"run the whole system on its built-in demo stream (127.0.0.1:8080)", runDemo},
-	"origin":     {"serve a live stream (demo, an HLS folder or an HLS URL) over HTTP", runOrigin},
-	"viewers":    {"run N headless viewers against an origin and print a summary", runViewers},
+	"demo":    {"run the whole system on its built-in demo stream (127.0.0.1:8080)", runDemo},
+	"origin":  {"serve a live stream (demo, an HLS folder or an HLS URL) over HTTP", runOrigin},
+	"viewers": {"run N headless viewers against an origin and print a summary", runViewers},
+	"tracker": {"run the websocket tracker (WebTorrent protocol + fusioncast extensions)", runTracker},
+	"trackerload": {"load any WebTorrent websocket tracker: closed-loop announces with offers, answers",
+		runTrackerLoad},
 	"benchserve": {"measure HTTP serving speed of the origin against nginx (bytes per CPU-second)", runBenchServe},
 	"benchegress": {"measure origin egress per segment for N viewers (the baseline the swarm flattens)",
 		runBenchEgress},

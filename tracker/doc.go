@@ -1,0 +1,46 @@
+// Package tracker is fusioncast's websocket tracker: a drop-in WebTorrent
+// tracker (browsers and p2p-media-loader find each other through it) with
+// fusioncast's extensions. The wire format lives in [fusioncast/tracker/wire]
+// and is specified in docs/tracker.md.
+//
+// # Pairing
+//
+// A peer announces with up to 20 WebRTC offers; the tracker relays each to
+// a different peer of the swarm and relays the answers back, unchanged.
+// Targets are chosen by locality: relay agents of the peer's site first,
+// then viewers of its site, then anyone, each tier in random order, and no
+// peer is offered more than its max_peers offers per interval. A viewer's
+// site is the configured [Site] containing its address, or its /24 (IPv4)
+// or /64 (IPv6); a relay names its site.
+//
+// # Edge fetchers
+//
+// In each swarm the tracker names a few fusioncast viewers (Config.
+// EdgeFetchers, oldest first) edge fetchers: they fetch each new segment from
+// the origin as soon as it is published, and the other peers take it from
+// them. The assignment rides on announce responses under the "fusioncast"
+// key; when an edge fetcher leaves, the next viewer is promoted and told at
+// once.
+//
+// # Limits
+//
+// Every resource a client can hold is bounded by [Config]: message size,
+// connections in all and per source address, pending handshakes (the oldest
+// is evicted at the cap), announces per second per connection, the send
+// queue of each connection (a peer that does not read is dropped), peers per
+// swarm, swarms, swarms per connection. Each refusal is a "failure reason"
+// the client can read. Idle connections are pinged and time out.
+//
+// # Admin API and metrics
+//
+// /admin/... serves JSON about swarms, peers and the server and can kick a
+// peer; it wants "Authorization: Bearer <token>", and without a token it
+// answers loopback only (and is off when the tracker listens beyond
+// loopback). /metrics serves Prometheus metrics and /healthz says ok.
+//
+// # Concurrency
+//
+// Each connection has a reader goroutine that owns its peers, and a writer
+// goroutine only while it has messages queued. Each swarm has a mutex;
+// sending only queues, so it never blocks with a swarm locked.
+package tracker

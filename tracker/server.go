@@ -1,0 +1,607 @@
+package tracker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"fusioncast/tracker/wire"
+)
+
+// ErrClosed is returned by [Server.Run] when the server was already run.
+var ErrClosed = errors.New("tracker: closed")
+
+// Failure reasons sent to clients (docs/tracker.md, "Limits").
+const (
+	reasonTooManySwarms    = "tracker full: too many swarms"
+	reasonSwarmFull        = "swarm full: too many peers"
+	reasonConnSwarms       = "too many swarms on one connection"
+	reasonRate             = "too many announces: slow down"
+	reasonAddrConns        = "too many connections from your address"
+	reasonTooManyConns     = "tracker full: too many connections"
+	reasonUnsupported      = "unsupported action"
+	reasonPeerIDConflict   = "peer_id in use on another connection"
+	maxStrikes             = 8
+	messageBufferInitBytes = 16 << 10
+)
+
+// Server is a WebTorrent-compatible websocket tracker with fusioncast's
+// extensions: roles, locality-aware pairing, edge fetchers and stats.
+type Server struct {
+	cfg      Config
+	metrics  *metrics
+	upgrader websocket.Upgrader
+	handler  http.Handler
+	started  atomic.Bool
+	start    time.Time
+	adminOn  atomic.Bool
+	pending  atomic.Pointer[pendingLimiter]
+
+	mu     sync.RWMutex
+	swarms map[wire.ID]*swarm
+
+	connMu  sync.Mutex
+	conns   map[*conn]struct{}
+	perAddr map[netip.Addr]int
+
+	bufs sync.Pool // *[]byte message buffers
+	reqs sync.Pool // *wire.Request
+}
+
+// New returns a tracker. It serves nothing until [Server.Run] or until its
+// [Server.Handler] is mounted.
+func New(cfg Config) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:     cfg,
+		start:   time.Now(),
+		swarms:  make(map[wire.ID]*swarm),
+		conns:   make(map[*conn]struct{}),
+		perAddr: make(map[netip.Addr]int),
+	}
+	s.adminOn.Store(true)
+	s.metrics = newMetrics(s)
+	s.upgrader = websocket.Upgrader{
+		HandshakeTimeout: cfg.HandshakeTimeout,
+		ReadBufferSize:   512,
+		WriteBufferPool:  &sync.Pool{},
+		// Browsers on any site may use the tracker, as with any public
+		// WebTorrent tracker.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	s.bufs.New = func() any { b := make([]byte, 0, messageBufferInitBytes); return &b }
+	s.reqs.New = func() any { return new(wire.Request) }
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler returns the tracker's HTTP handler: websocket upgrades on any
+// path but the admin and operations ones.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Run serves on ln until ctx ends, then closes every connection and
+// returns nil. The admin API is off when ln is not a loopback address and
+// no AdminToken is set. Run may be called once.
+func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	if !s.started.CompareAndSwap(false, true) {
+		return ErrClosed
+	}
+	if s.cfg.AdminToken == "" && !isLoopbackAddr(ln.Addr()) {
+		s.adminOn.Store(false)
+		s.cfg.Logger.Warn("admin API disabled: listening beyond loopback without an admin token", "addr", ln.Addr().String())
+	}
+	pl := newPendingLimiter(ln, s.cfg.MaxPendingHandshakes)
+	s.pending.Store(pl)
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: s.cfg.HandshakeTimeout,
+		IdleTimeout:       s.cfg.HandshakeTimeout,
+		MaxHeaderBytes:    16 << 10,
+		ConnState:         pl.connState,
+		ErrorLog:          nil,
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.janitor(ctx)
+	}()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(pl) }()
+	s.cfg.Logger.Info("tracker serving", "addr", ln.Addr().String(), "admin", s.adminOn.Load())
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+	}
+	cancel()
+	_ = srv.Close()
+	s.closeAll("server shutting down")
+	wg.Wait()
+	return err
+}
+
+func isLoopbackAddr(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
+
+func (s *Server) closeAll(why string) {
+	s.connMu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.connMu.Unlock()
+	for _, c := range conns {
+		c.close(why)
+	}
+}
+
+// janitor pings connections so that dead ones time out.
+func (s *Server) janitor(ctx context.Context) {
+	t := time.NewTicker(s.cfg.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.connMu.Lock()
+		conns := make([]*conn, 0, len(s.conns))
+		for c := range s.conns {
+			conns = append(conns, c)
+		}
+		s.connMu.Unlock()
+		deadline := time.Now().Add(time.Second)
+		for _, c := range conns {
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, deadline); err != nil {
+				c.close("ping: " + err.Error())
+			}
+		}
+	}
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.Handle("GET /metrics", s.metrics.handler())
+	s.adminRoutes(mux)
+	mux.HandleFunc("GET /", s.serveWS)
+	return mux
+}
+
+// clientAddr returns the client's address: the connection's, or the one a
+// trusted proxy put in its header.
+func (s *Server) clientAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	a := ap.Addr().Unmap()
+	if !s.trusted(a) {
+		return a
+	}
+	// The rightmost address that is not a trusted proxy is the client.
+	hops := strings.Split(r.Header.Get(s.cfg.ProxyHeader), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		h, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		h = h.Unmap()
+		if !s.trusted(h) {
+			return h
+		}
+	}
+	return a
+}
+
+func (s *Server) trusted(a netip.Addr) bool {
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// siteOf returns the site of a viewer at a: a configured site containing
+// it, or its /24 (IPv4) or /64 (IPv6).
+func (s *Server) siteOf(a netip.Addr) string {
+	for _, site := range s.cfg.Sites {
+		for _, p := range site.Prefixes {
+			if p.Contains(a) {
+				return site.Name
+			}
+		}
+	}
+	bits := 24
+	if a.Is6() {
+		bits = 64
+	}
+	p, err := a.Prefix(bits)
+	if err != nil {
+		return "unknown"
+	}
+	return p.String()
+}
+
+// relaySite returns the site a relay serves: the configured site it names,
+// or else the site of its address.
+func (s *Server) relaySite(named string, a netip.Addr) string {
+	for _, site := range s.cfg.Sites {
+		if site.Name == named {
+			return named
+		}
+	}
+	return s.siteOf(a)
+}
+
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	if !websocket.IsWebSocketUpgrade(r) {
+		http.Error(w, "fusioncast tracker: connect with a websocket (WebTorrent tracker protocol)", http.StatusBadRequest)
+		return
+	}
+	addr := s.clientAddr(r)
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader answered with the reason
+	}
+	c := &conn{s: s, ws: ws, addr: addr, site: s.siteOf(addr), peers: make(map[wire.ID]*peer)}
+	if reason := s.register(c); reason != "" {
+		s.metrics.refused.WithLabelValues(reason).Inc()
+		_ = ws.SetWriteDeadline(time.Now().Add(time.Second))
+		_ = ws.WriteMessage(websocket.TextMessage, wire.AppendFailure(nil, wire.ActionAnnounce, nil, reason))
+		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, reason), time.Now().Add(time.Second))
+		_ = ws.Close()
+		return
+	}
+	defer s.unregister(c)
+	s.readLoop(c)
+}
+
+// register counts c against the connection limits, or says why not.
+func (s *Server) register(c *conn) string {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if len(s.conns) >= s.cfg.MaxConns {
+		return reasonTooManyConns
+	}
+	if s.perAddr[c.addr] >= s.cfg.MaxConnsPerAddr {
+		return reasonAddrConns
+	}
+	s.conns[c] = struct{}{}
+	s.perAddr[c.addr]++
+	s.metrics.conns.Inc()
+	return ""
+}
+
+func (s *Server) unregister(c *conn) {
+	c.close("closed")
+	for ih, p := range c.peers {
+		s.leave(ih, p)
+	}
+	clear(c.peers)
+	s.connMu.Lock()
+	delete(s.conns, c)
+	if s.perAddr[c.addr]--; s.perAddr[c.addr] <= 0 {
+		delete(s.perAddr, c.addr)
+	}
+	s.connMu.Unlock()
+	s.metrics.conns.Dec()
+}
+
+func (s *Server) readLoop(c *conn) {
+	ws := c.ws
+	ws.SetReadLimit(int64(s.cfg.MaxMessageBytes))
+	_ = ws.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+	ws.SetPongHandler(func(string) error {
+		return ws.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+	})
+	for {
+		mt, rd, err := ws.NextReader()
+		if err != nil {
+			return
+		}
+		_ = ws.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		bp := s.bufs.Get().(*[]byte)
+		b, err := readAll((*bp)[:0], rd)
+		if err != nil {
+			s.bufs.Put(bp)
+			return
+		}
+		if mt == websocket.TextMessage {
+			s.metrics.received.Inc()
+			req := s.reqs.Get().(*wire.Request)
+			if err := wire.ParseRequest(b, req); err != nil {
+				s.metrics.refused.WithLabelValues("malformed").Inc()
+				c.send(wire.AppendFailure(nil, wire.ActionAnnounce, nil, err.Error()))
+			} else {
+				s.handle(c, req)
+			}
+			s.reqs.Put(req)
+		}
+		if cap(b) <= 4*messageBufferInitBytes {
+			*bp = b[:0]
+			s.bufs.Put(bp)
+		}
+	}
+}
+
+// readAll reads r to its end into b, growing it as needed.
+func readAll(b []byte, r io.Reader) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}
+
+func (s *Server) handle(c *conn, req *wire.Request) {
+	switch req.Action {
+	case wire.ActionAnnounce:
+		now := time.Now()
+		if !c.allow(now) {
+			s.metrics.refused.WithLabelValues("rate").Inc()
+			c.send(wire.AppendFailure(nil, wire.ActionAnnounce, &req.InfoHash, reasonRate))
+			if c.strikes++; c.strikes >= maxStrikes {
+				c.close("announce rate")
+			}
+			return
+		}
+		s.announce(c, req, now)
+	case wire.ActionScrape:
+		s.scrape(c, req)
+	default:
+		c.send(wire.AppendFailure(nil, req.Action, nil, reasonUnsupported))
+	}
+}
+
+// swarm returns the swarm of ih, creating it if create is set.
+func (s *Server) swarm(ih wire.ID, create bool) (*swarm, string) {
+	s.mu.RLock()
+	sw := s.swarms[ih]
+	s.mu.RUnlock()
+	if sw != nil || !create {
+		return sw, ""
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sw = s.swarms[ih]; sw != nil {
+		return sw, ""
+	}
+	if len(s.swarms) >= s.cfg.MaxSwarms {
+		return nil, reasonTooManySwarms
+	}
+	sw = newSwarm(ih)
+	s.swarms[ih] = sw
+	s.metrics.swarms.Inc()
+	return sw, ""
+}
+
+func (s *Server) announce(c *conn, req *wire.Request, now time.Time) {
+	s.metrics.announces.Inc()
+	ih := req.InfoHash
+	if req.Event == wire.EventStopped {
+		if p := c.peers[ih]; p != nil {
+			delete(c.peers, ih)
+			s.leave(ih, p)
+		}
+		sw, _ := s.swarm(ih, false)
+		complete, incomplete := 0, 0
+		if sw != nil {
+			sw.mu.Lock()
+			complete, incomplete = sw.complete, len(sw.all)-sw.complete
+			sw.mu.Unlock()
+		}
+		c.send(wire.AppendAnnounceResponse(nil, ih, s.intervalSeconds(), complete, incomplete, nil))
+		return
+	}
+	p := c.peers[ih]
+	if p == nil && len(c.peers) >= s.cfg.MaxSwarmsPerConn {
+		s.refuse(c, ih, reasonConnSwarms)
+		return
+	}
+	sw, reason := s.swarm(ih, true)
+	if sw == nil {
+		s.refuse(c, ih, reason)
+		return
+	}
+
+	var (
+		targets  []*peer
+		promoted []*peer
+		resp     *wire.RespExt
+	)
+	sw.mu.Lock()
+	if p == nil {
+		if other := sw.peers[req.PeerID]; other != nil {
+			sw.mu.Unlock()
+			s.refuse(c, ih, reasonPeerIDConflict)
+			return
+		}
+		if len(sw.all) >= s.cfg.MaxPeersPerSwarm {
+			sw.mu.Unlock()
+			s.refuse(c, ih, reasonSwarmFull)
+			return
+		}
+		p = &peer{id: req.PeerID, c: c, joined: now, edge: -1, site: c.site, maxPeers: s.cfg.DefaultMaxPeers}
+		if req.Ext.Present {
+			p.ext = true
+			p.role = req.Ext.Role
+			if p.role == wire.RoleRelay {
+				p.site = s.relaySite(req.Ext.Site, c.addr)
+				p.maxPeers = s.cfg.RelayMaxPeers
+			}
+			if req.Ext.MaxPeers > 0 {
+				p.maxPeers = min(req.Ext.MaxPeers, max(s.cfg.RelayMaxPeers, s.cfg.DefaultMaxPeers))
+			}
+		}
+		p.complete = req.Left == 0 || req.Event == wire.EventCompleted
+		sw.add(p)
+		c.peers[ih] = p
+		s.metrics.peers.Inc()
+		promoted = sw.fillEdges(s.cfg.EdgeFetchers)
+	} else if (req.Event == wire.EventCompleted || req.Left == 0) && !p.complete {
+		p.complete = true
+		sw.complete++
+	}
+	if req.Ext.Stats != nil {
+		p.stats = *req.Ext.Stats
+	}
+	if n := min(len(req.Offers), numWant(req.NumWant, len(req.Offers))); n > 0 {
+		targets = sw.targets(p, n, now, s.cfg.Interval, nil)
+		for i, t := range targets {
+			o := &req.Offers[i]
+			t.c.send(wire.AppendOffer(nil, ih, p.id, o.ID, o.SDP))
+		}
+		s.metrics.offers.Add(float64(len(targets)))
+	}
+	if req.Answer != nil {
+		if to := sw.peers[req.ToPeerID]; to != nil && to != p {
+			to.c.send(wire.AppendAnswer(nil, ih, p.id, req.OfferID, req.Answer))
+			s.metrics.answers.Inc()
+		}
+	}
+	complete, incomplete := sw.complete, len(sw.all)-sw.complete
+	if p.ext {
+		resp = &wire.RespExt{Version: 1, Edge: p.edge >= 0, EdgeRank: max(p.edge, 0), Site: p.site}
+	}
+	notes := s.edgeNotes(sw, promoted, p)
+	sw.mu.Unlock()
+
+	c.send(wire.AppendAnnounceResponse(nil, ih, s.intervalSeconds(), complete, incomplete, resp))
+	for _, n := range notes {
+		n.c.send(n.msg)
+	}
+}
+
+// edgeNote tells a peer that it has become an edge fetcher.
+type edgeNote struct {
+	c   *conn
+	msg []byte
+}
+
+// edgeNotes makes the messages that tell newly promoted edge fetchers,
+// except skip (which learns it from its announce response). sw.mu must be
+// held.
+func (s *Server) edgeNotes(sw *swarm, promoted []*peer, skip *peer) []edgeNote {
+	var notes []edgeNote
+	for _, q := range promoted {
+		if q == skip {
+			continue
+		}
+		ext := &wire.RespExt{Version: 1, Edge: true, EdgeRank: q.edge, Site: q.site}
+		msg := wire.AppendAnnounceResponse(nil, sw.ih, s.intervalSeconds(), sw.complete, len(sw.all)-sw.complete, ext)
+		notes = append(notes, edgeNote{q.c, msg})
+	}
+	return notes
+}
+
+func numWant(n, offers int) int {
+	if n < 0 {
+		return offers
+	}
+	return n
+}
+
+func (s *Server) intervalSeconds() int { return int(s.cfg.Interval / time.Second) }
+
+func (s *Server) refuse(c *conn, ih wire.ID, reason string) {
+	s.metrics.refused.WithLabelValues(reason).Inc()
+	c.send(wire.AppendFailure(nil, wire.ActionAnnounce, &ih, reason))
+}
+
+// leave removes p from the swarm of ih and deletes the swarm when empty.
+func (s *Server) leave(ih wire.ID, p *peer) {
+	sw, _ := s.swarm(ih, false)
+	if sw == nil {
+		return
+	}
+	sw.mu.Lock()
+	promoted := sw.remove(p, s.cfg.EdgeFetchers)
+	notes := s.edgeNotes(sw, promoted, nil)
+	empty := len(sw.all) == 0
+	sw.mu.Unlock()
+	s.metrics.peers.Dec()
+	for _, n := range notes {
+		n.c.send(n.msg)
+	}
+	if empty {
+		s.mu.Lock()
+		sw.mu.Lock()
+		if len(sw.all) == 0 && s.swarms[ih] == sw {
+			delete(s.swarms, ih)
+			s.metrics.swarms.Dec()
+		}
+		sw.mu.Unlock()
+		s.mu.Unlock()
+	}
+}
+
+func (s *Server) scrape(c *conn, req *wire.Request) {
+	var files []wire.ScrapeFile
+	add := func(sw *swarm) {
+		sw.mu.Lock()
+		files = append(files, wire.ScrapeFile{InfoHash: sw.ih, Complete: sw.complete, Incomplete: len(sw.all) - sw.complete})
+		sw.mu.Unlock()
+	}
+	if len(req.InfoHashes) == 0 {
+		s.mu.RLock()
+		n := 0
+		for _, sw := range s.swarms {
+			if n++; n > 1000 {
+				break
+			}
+			add(sw)
+		}
+		s.mu.RUnlock()
+	} else {
+		for _, ih := range req.InfoHashes {
+			if sw, _ := s.swarm(ih, false); sw != nil {
+				add(sw)
+			} else {
+				files = append(files, wire.ScrapeFile{InfoHash: ih})
+			}
+		}
+	}
+	c.send(wire.AppendScrapeResponse(nil, files))
+}
+
+// String describes the server for logs.
+func (s *Server) String() string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return fmt.Sprintf("tracker with %d swarms", len(s.swarms))
+}
