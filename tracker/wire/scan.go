@@ -330,7 +330,7 @@ func (s *scanner) num() (v int64, isInt bool, err error) {
 	}
 	var u uint64
 	isInt = true
-	if b[i] == '0' && !neg {
+	if b[i] == '0' {
 		i++
 	} else {
 		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {

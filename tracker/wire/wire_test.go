@@ -357,6 +357,7 @@ var cases = []wireCase{
 	{name: "raw tab in string", in: "{\"x\":\"a\tb\"}", err: mal + "invalid JSON at offset 7"},
 	{name: "raw newline in key", in: "{\"a\nb\":1}", err: mal + "invalid JSON at offset 3"},
 	{name: "leading zero", in: `{"x":01}`, err: mal + "invalid JSON at offset 6"},
+	{name: "negative leading zero", in: a(`,"left":-01`), err: mal + "invalid JSON at offset 98"},
 	{name: "minus alone", in: `{"x":-}`, err: mal + "invalid JSON at offset 6"},
 	{name: "plus sign", in: `{"x":+1}`, err: mal + "invalid JSON at offset 5"},
 	{name: "fraction without digits", in: `{"x":1.}`, err: mal + "invalid JSON at offset 7"},
