@@ -26,6 +26,8 @@ var commands = map[string]command{
 	"origin":  {"serve a live stream (demo, an HLS folder or an HLS URL) over HTTP", runOrigin},
 	"viewers": {"run N headless viewers against an origin and print a summary", runViewers},
 	"tracker": {"run the websocket tracker (WebTorrent protocol + fusioncast extensions)", runTracker},
+	"benchtracker": {"measure the tracker against the npm bittorrent-tracker: responses per CPU-second, memory per connection",
+		runBenchTracker},
 	"trackerload": {"load any WebTorrent websocket tracker: closed-loop announces with offers, answers",
 		runTrackerLoad},
 	"benchserve": {"measure HTTP serving speed of the origin against nginx (bytes per CPU-second)", runBenchServe},

@@ -11,7 +11,9 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -48,6 +50,15 @@ type Config struct {
 	DialConcurrency int
 	// Header is sent with every handshake (e.g. X-Forwarded-For).
 	Header http.Header
+	// SourceAddrs are local addresses to spread the connections over (a
+	// 127.0.0.x address has about 28,000 ephemeral ports). If empty, the
+	// system chooses.
+	SourceAddrs []netip.Addr
+	// Idle, instead of the closed loop, announces once per connection
+	// (without offers) and holds the connections open until ctx ends: the
+	// memory benchmark. Ready is called when every announce is answered.
+	Idle  bool
+	Ready func(connected int)
 }
 
 // Result is what a run measured. Rates are per second of the measured run.
@@ -116,6 +127,16 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	// Open every connection first, so that the measurement does not include
 	// handshakes.
 	conns := make([]*websocket.Conn, cfg.Connections)
+	dialers := []*websocket.Dialer{&dialer}
+	for _, a := range cfg.SourceAddrs {
+		d := dialer
+		nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: a.AsSlice()}}
+		d.NetDialContext = nd.DialContext
+		dialers = append(dialers, &d)
+	}
+	if len(dialers) > 1 {
+		dialers = dialers[1:]
+	}
 	sem := make(chan struct{}, cfg.DialConcurrency)
 	var wg sync.WaitGroup
 	var dialErr atomic.Value
@@ -125,7 +146,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			ws, _, err := dialer.DialContext(ctx, cfg.URL, cfg.Header)
+			ws, _, err := dialers[i%len(dialers)].DialContext(ctx, cfg.URL, cfg.Header)
 			if err != nil {
 				c.errors.Add(1)
 				dialErr.Store(err)
@@ -146,6 +167,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, fmt.Errorf("load: no connection to %s: %v", cfg.URL, err)
 	}
 
+	if cfg.Idle {
+		return idle(ctx, conns, swarms, cfg, connected, c)
+	}
 	runCtx, cancel := context.WithCancel(ctx)
 	lat := make([][]time.Duration, len(conns))
 	for i, ws := range conns {
@@ -339,4 +363,49 @@ func peerLoop(ctx context.Context, ws *websocket.Conn, ih wire.ID, cfg Config, c
 		}
 	}
 	return lats
+}
+
+// idle announces once on every connection, waits for the answers, calls
+// cfg.Ready and holds the connections until ctx ends.
+func idle(ctx context.Context, conns []*websocket.Conn, swarms []wire.ID, cfg Config, connected int, c *counters) (Result, error) {
+	var wg sync.WaitGroup
+	var answered atomic.Int64
+	sem := make(chan struct{}, cfg.DialConcurrency)
+	for i, ws := range conns {
+		if ws == nil {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			var peerID wire.ID
+			_, _ = rand.Read(peerID[:])
+			req := wire.Request{Action: wire.ActionAnnounce, InfoHash: swarms[i%len(swarms)], PeerID: peerID, NumWant: 0, Left: -1, Event: wire.EventStarted}
+			if ws.WriteMessage(websocket.TextMessage, wire.AppendRequest(nil, &req)) != nil {
+				c.errors.Add(1)
+				return
+			}
+			_ = ws.SetReadDeadline(time.Now().Add(30 * time.Second))
+			if _, _, err := ws.ReadMessage(); err != nil {
+				c.errors.Add(1)
+				return
+			}
+			_ = ws.SetReadDeadline(time.Time{})
+			answered.Add(1)
+		}()
+	}
+	wg.Wait()
+	if cfg.Ready != nil {
+		cfg.Ready(int(answered.Load()))
+	}
+	<-ctx.Done()
+	for _, ws := range conns {
+		if ws != nil {
+			_ = ws.Close()
+		}
+	}
+	return Result{URL: cfg.URL, Connections: cfg.Connections, Connected: connected, Swarms: cfg.Swarms,
+		AnnounceResponses: answered.Load(), Errors: c.errors.Load()}, nil
 }
