@@ -192,7 +192,7 @@ func (s *Server) adminKick(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusNotFound, "no such peer")
 		return
 	}
-	c.close("kicked by admin")
+	c.close("kicked by admin", closePolicy)
 	s.cfg.Logger.Info("peer kicked", "info_hash", ih.String(), "peer_id", pid.String(), "addr", c.addr.String())
 	writeJSON(w, http.StatusOK, map[string]string{"kicked": hex.EncodeToString(pid[:])})
 }

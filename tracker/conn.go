@@ -3,111 +3,149 @@ package tracker
 import (
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"github.com/gorilla/websocket"
 
 	"fusioncast/tracker/wire"
 )
 
-// conn is one websocket connection. Its reader goroutine owns the reading
-// side and peers; writes go through a bounded queue drained by a writer
-// goroutine that exists only while there is something to write, so an idle
-// connection costs one parked goroutine.
+// conn is one websocket connection after the handshake. It belongs to one
+// event loop, which alone reads it, writes it and closes its descriptor;
+// other goroutines queue messages (send) or ask for it to close (close),
+// and the loop does the rest. An idle connection holds no goroutine and no
+// buffer.
 type conn struct {
 	s    *Server
-	ws   *websocket.Conn
+	l    *loop
+	fd   int32
 	addr netip.Addr
 	site string // derived from addr
 
-	mu      sync.Mutex
-	queue   [][]byte
-	writing bool
-	closed  bool
-	why     string // first reason the connection was closed
+	// lastSeen is when the last frame arrived (Unix nanoseconds); the
+	// janitor closes connections silent for longer than IdleTimeout.
+	lastSeen atomic.Int64
+	// stalledSince is when the loop last found the socket full with output
+	// waiting (Unix nanoseconds), or 0; the janitor closes connections
+	// stalled for longer than WriteTimeout.
+	stalledSince atomic.Int64
 
-	// Owned by the reader goroutine.
-	peers     map[wire.ID]*peer // by info_hash
+	mu        sync.Mutex
+	out       []outMsg // queued, not yet taken by the loop
+	scheduled bool     // in the loop's dirty list
+	waitOut   bool     // the socket is full; the loop waits for EPOLLOUT
+	closeReq  string   // why another goroutine asked to close, if it did
+	closeCode uint16
+	closed    bool   // torn down
+	why       string // first reason the connection was closed
+
+	// Owned by the loop.
+	rbuf    []byte   // bytes of a partial frame
+	msg     []byte   // fragments of a message not yet complete
+	msgOp   byte     // opcode of the message in msg
+	inMsg   bool     // a fragmented message is being received
+	pending [][]byte // output taken from out but not yet written
+
+	// Owned by the loop (handlers run on it).
+	peers     []*peer // one per swarm the connection announced in
 	tokens    float64
-	lastToken time.Time
-	strikes   int // announces refused for rate; the connection closes at 8
+	lastToken int64 // Unix nanoseconds
+	strikes   int   // announces refused for rate; the connection closes at 8
 }
 
-// send queues msg for the connection and reports whether it was queued. A
+// outMsg is one queued frame.
+type outMsg struct {
+	op byte
+	b  []byte
+}
+
+// send queues a text message and reports whether it was queued. A
 // connection whose queue is full is closed (a peer that does not read is
-// dropped, never buffered without bound); its reader goroutine then removes
-// its peers. send never blocks and takes no swarm lock, so it may be called
-// with one held.
-func (c *conn) send(msg []byte) bool {
+// dropped, never buffered without bound). send never blocks and takes no
+// swarm lock, so it may be called with one held.
+func (c *conn) send(msg []byte) bool { return c.queue(opText, msg) }
+
+func (c *conn) queue(op byte, b []byte) bool {
 	c.mu.Lock()
-	if c.closed {
+	if c.closed || c.closeReq != "" {
 		c.mu.Unlock()
 		return false
 	}
-	if len(c.queue) >= c.s.cfg.SendQueue {
+	if len(c.out) >= c.s.cfg.SendQueue {
+		c.closeReq, c.closeCode = "send queue full", closePolicy
+		sched := !c.scheduled
+		c.scheduled = true
 		c.mu.Unlock()
 		c.s.metrics.slowDropped.Inc()
-		c.close("send queue full")
+		if sched {
+			c.l.schedule(c)
+		}
 		return false
 	}
-	c.queue = append(c.queue, msg)
-	start := !c.writing
-	c.writing = true
+	c.out = append(c.out, outMsg{op, b})
+	sched := !c.scheduled && !c.waitOut
+	if sched {
+		c.scheduled = true
+	}
 	c.mu.Unlock()
-	if start {
-		go c.flush()
+	if sched {
+		c.l.schedule(c)
 	}
 	return true
 }
 
-// flush writes queued messages until the queue is empty.
-func (c *conn) flush() {
-	var batch [][]byte
-	for {
-		c.mu.Lock()
-		if len(c.queue) == 0 || c.closed {
-			c.writing = false
-			c.queue = nil
-			c.mu.Unlock()
-			return
-		}
-		batch, c.queue = c.queue, batch[:0]
-		c.mu.Unlock()
-		for i, m := range batch {
-			_ = c.ws.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
-			if err := c.ws.WriteMessage(websocket.TextMessage, m); err != nil {
-				c.close("write: " + err.Error())
-				clear(batch)
-				return
-			}
-			c.s.metrics.sent.Inc()
-			batch[i] = nil
-		}
-	}
-}
-
-// close closes the connection once; the reader goroutine notices and
-// cleans up.
-func (c *conn) close(why string) {
+// close asks the loop to close the connection, with a close frame of code
+// if it is not 0. It returns at once.
+func (c *conn) close(why string, code uint16) {
 	c.mu.Lock()
-	if c.closed {
+	if c.closed || c.closeReq != "" {
 		c.mu.Unlock()
 		return
 	}
-	c.closed, c.why = true, why
+	c.closeReq, c.closeCode = why, code
+	sched := !c.scheduled
+	c.scheduled = true
 	c.mu.Unlock()
-	_ = c.ws.Close()
+	if sched {
+		c.l.schedule(c)
+	}
+}
+
+// peer returns the connection's peer in the swarm ih, or nil.
+func (c *conn) peer(ih wire.ID) *peer {
+	for _, p := range c.peers {
+		if p.ih == ih {
+			return p
+		}
+	}
+	return nil
+}
+
+// dropPeer forgets the connection's peer p.
+func (c *conn) dropPeer(p *peer) {
+	for i, q := range c.peers {
+		if q == p {
+			last := len(c.peers) - 1
+			c.peers[i] = c.peers[last]
+			c.peers[last] = nil
+			c.peers = c.peers[:last]
+			if last == 0 {
+				c.peers = nil
+			}
+			return
+		}
+	}
 }
 
 // allow takes a token from the connection's announce bucket.
 func (c *conn) allow(now time.Time) bool {
 	cfg := &c.s.cfg
-	if c.lastToken.IsZero() {
+	t := now.UnixNano()
+	if c.lastToken == 0 {
 		c.tokens = float64(cfg.AnnounceBurst)
 	} else {
-		c.tokens = min(float64(cfg.AnnounceBurst), c.tokens+now.Sub(c.lastToken).Seconds()*cfg.AnnounceRate)
+		c.tokens = min(float64(cfg.AnnounceBurst), c.tokens+float64(t-c.lastToken)/1e9*cfg.AnnounceRate)
 	}
-	c.lastToken = now
+	c.lastToken = t
 	if c.tokens < 1 {
 		return false
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,16 +24,18 @@ var ErrClosed = errors.New("tracker: closed")
 
 // Failure reasons sent to clients (docs/tracker.md, "Limits").
 const (
-	reasonTooManySwarms    = "tracker full: too many swarms"
-	reasonSwarmFull        = "swarm full: too many peers"
-	reasonConnSwarms       = "too many swarms on one connection"
-	reasonRate             = "too many announces: slow down"
-	reasonAddrConns        = "too many connections from your address"
-	reasonTooManyConns     = "tracker full: too many connections"
-	reasonUnsupported      = "unsupported action"
-	reasonPeerIDConflict   = "peer_id in use on another connection"
-	maxStrikes             = 8
-	messageBufferInitBytes = 16 << 10
+	reasonTooManySwarms  = "tracker full: too many swarms"
+	reasonSwarmFull      = "swarm full: too many peers"
+	reasonConnSwarms     = "too many swarms on one connection"
+	reasonRate           = "too many announces: slow down"
+	reasonAddrConns      = "too many connections from your address"
+	reasonTooManyConns   = "tracker full: too many connections"
+	reasonUnsupported    = "unsupported action"
+	reasonPeerIDConflict = "peer_id in use on another connection"
+	maxStrikes           = 8
+	// relayOverhead is room for the members around a relayed offer or
+	// answer, so that building the message allocates once.
+	relayOverhead = 256
 )
 
 // Server is a WebTorrent-compatible websocket tracker with fusioncast's
@@ -54,8 +57,8 @@ type Server struct {
 	conns   map[*conn]struct{}
 	perAddr map[netip.Addr]int
 
-	bufs sync.Pool // *[]byte message buffers
-	reqs sync.Pool // *wire.Request
+	loops    []*loop // set by Run before serving
+	nextLoop atomic.Uint32
 }
 
 // New returns a tracker. It serves nothing until [Server.Run] or until its
@@ -76,20 +79,21 @@ func New(cfg Config) (*Server, error) {
 	s.metrics = newMetrics(s)
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: cfg.HandshakeTimeout,
-		ReadBufferSize:   512,
-		WriteBufferPool:  &sync.Pool{},
+		// The handshake reuses the HTTP server's buffers; the tracker reads
+		// and writes frames itself after it (frame.go).
+		WriteBufferPool: &sync.Pool{},
 		// Browsers on any site may use the tracker, as with any public
 		// WebTorrent tracker.
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
-	s.bufs.New = func() any { b := make([]byte, 0, messageBufferInitBytes); return &b }
-	s.reqs.New = func() any { return new(wire.Request) }
 	s.handler = s.routes()
 	return s, nil
 }
 
 // Handler returns the tracker's HTTP handler: websocket upgrades on any
-// path but the admin and operations ones.
+// path but the admin and operations ones. Websocket connections are served
+// only while [Server.Run] runs (its event loops own them), and only over
+// plain TCP: put TLS in a reverse proxy in front.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Run serves on ln until ctx ends, then closes every connection and
@@ -103,6 +107,20 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		s.adminOn.Store(false)
 		s.cfg.Logger.Warn("admin API disabled: listening beyond loopback without an admin token", "addr", ln.Addr().String())
 	}
+	loops := make([]*loop, max(1, runtime.GOMAXPROCS(0)))
+	for i := range loops {
+		l, err := newLoop(s)
+		if err != nil {
+			for _, l := range loops[:i] {
+				l.closeFDs()
+			}
+			return err
+		}
+		loops[i] = l
+	}
+	s.connMu.Lock()
+	s.loops = loops
+	s.connMu.Unlock()
 	pl := newPendingLimiter(ln, s.cfg.MaxPendingHandshakes)
 	s.pending.Store(pl)
 	srv := &http.Server{
@@ -116,11 +134,17 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(1 + len(loops))
 	go func() {
 		defer wg.Done()
 		s.janitor(ctx)
 	}()
+	for _, l := range loops {
+		go func() {
+			defer wg.Done()
+			l.run()
+		}()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(pl) }()
 	s.cfg.Logger.Info("tracker serving", "addr", ln.Addr().String(), "admin", s.adminOn.Load())
@@ -134,7 +158,9 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	}
 	cancel()
 	_ = srv.Close()
-	s.closeAll("server shutting down")
+	for _, l := range loops {
+		l.stop()
+	}
 	wg.Wait()
 	return err
 }
@@ -144,40 +170,45 @@ func isLoopbackAddr(a net.Addr) bool {
 	return ok && ta.IP.IsLoopback()
 }
 
-func (s *Server) closeAll(why string) {
-	s.connMu.Lock()
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.connMu.Unlock()
-	for _, c := range conns {
-		c.close(why)
-	}
-}
-
-// janitor pings connections so that dead ones time out.
+// janitor pings connections every PingInterval, and closes those silent
+// for IdleTimeout and those whose output has been stuck for WriteTimeout.
 func (s *Server) janitor(ctx context.Context) {
-	t := time.NewTicker(s.cfg.PingInterval)
+	tick := min(time.Second, s.cfg.PingInterval/2, s.cfg.WriteTimeout/2)
+	t := time.NewTicker(tick)
 	defer t.Stop()
+	lastPing := time.Now()
+	var conns []*conn
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		now := time.Now()
+		ping := now.Sub(lastPing) >= s.cfg.PingInterval
+		if ping {
+			lastPing = now
+		}
 		s.connMu.Lock()
-		conns := make([]*conn, 0, len(s.conns))
+		conns = conns[:0]
 		for c := range s.conns {
 			conns = append(conns, c)
 		}
 		s.connMu.Unlock()
-		deadline := time.Now().Add(time.Second)
+		idleBefore := now.Add(-s.cfg.IdleTimeout).UnixNano()
+		stuckBefore := now.Add(-s.cfg.WriteTimeout).UnixNano()
 		for _, c := range conns {
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, deadline); err != nil {
-				c.close("ping: " + err.Error())
+			switch st := c.stalledSince.Load(); {
+			case c.lastSeen.Load() < idleBefore:
+				c.close("idle timeout", closeGoingAway)
+			case st != 0 && st < stuckBefore:
+				s.metrics.slowDropped.Inc()
+				c.close("write timeout", closePolicy)
+			case ping:
+				c.queue(opPing, nil)
 			}
 		}
+		clear(conns)
 	}
 }
 
@@ -265,12 +296,19 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "fusioncast tracker: connect with a websocket (WebTorrent tracker protocol)", http.StatusBadRequest)
 		return
 	}
+	s.connMu.Lock()
+	loops := s.loops
+	s.connMu.Unlock()
+	if len(loops) == 0 {
+		http.Error(w, "fusioncast tracker: not running", http.StatusServiceUnavailable)
+		return
+	}
 	addr := s.clientAddr(r)
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader answered with the reason
 	}
-	c := &conn{s: s, ws: ws, addr: addr, site: s.siteOf(addr), peers: make(map[wire.ID]*peer)}
+	c := &conn{s: s, addr: addr, site: s.siteOf(addr)}
 	if reason := s.register(c); reason != "" {
 		s.metrics.refused.WithLabelValues(reason).Inc()
 		_ = ws.SetWriteDeadline(time.Now().Add(time.Second))
@@ -279,8 +317,16 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		_ = ws.Close()
 		return
 	}
-	defer s.unregister(c)
-	s.readLoop(c)
+	nc := ws.NetConn()
+	if pc, ok := nc.(*pendingConn); ok {
+		nc = pc.Conn
+	}
+	l := loops[s.nextLoop.Add(1)%uint32(len(loops))]
+	if err := l.adopt(c, nc); err != nil {
+		s.cfg.Logger.Warn("websocket connection dropped", "addr", addr.String(), "err", err)
+		_ = ws.Close()
+		s.forget(c)
+	}
 }
 
 // register counts c against the connection limits, or says why not.
@@ -299,12 +345,17 @@ func (s *Server) register(c *conn) string {
 	return ""
 }
 
+// unregister removes a closed connection's peers from their swarms and
+// the connection from the counts. The connection's loop calls it.
 func (s *Server) unregister(c *conn) {
-	c.close("closed")
-	for ih, p := range c.peers {
-		s.leave(ih, p)
+	for _, p := range c.peers {
+		s.leave(p.ih, p)
 	}
-	clear(c.peers)
+	c.peers = nil
+	s.forget(c)
+}
+
+func (s *Server) forget(c *conn) {
 	s.connMu.Lock()
 	delete(s.conns, c)
 	if s.perAddr[c.addr]--; s.perAddr[c.addr] <= 0 {
@@ -312,60 +363,6 @@ func (s *Server) unregister(c *conn) {
 	}
 	s.connMu.Unlock()
 	s.metrics.conns.Dec()
-}
-
-func (s *Server) readLoop(c *conn) {
-	ws := c.ws
-	ws.SetReadLimit(int64(s.cfg.MaxMessageBytes))
-	_ = ws.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
-	ws.SetPongHandler(func(string) error {
-		return ws.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
-	})
-	for {
-		mt, rd, err := ws.NextReader()
-		if err != nil {
-			return
-		}
-		_ = ws.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
-		bp := s.bufs.Get().(*[]byte)
-		b, err := readAll((*bp)[:0], rd)
-		if err != nil {
-			s.bufs.Put(bp)
-			return
-		}
-		if mt == websocket.TextMessage {
-			s.metrics.received.Inc()
-			req := s.reqs.Get().(*wire.Request)
-			if err := wire.ParseRequest(b, req); err != nil {
-				s.metrics.refused.WithLabelValues("malformed").Inc()
-				c.send(wire.AppendFailure(nil, wire.ActionAnnounce, nil, err.Error()))
-			} else {
-				s.handle(c, req)
-			}
-			s.reqs.Put(req)
-		}
-		if cap(b) <= 4*messageBufferInitBytes {
-			*bp = b[:0]
-			s.bufs.Put(bp)
-		}
-	}
-}
-
-// readAll reads r to its end into b, growing it as needed.
-func readAll(b []byte, r io.Reader) ([]byte, error) {
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
-	}
 }
 
 func (s *Server) handle(c *conn, req *wire.Request) {
@@ -376,7 +373,7 @@ func (s *Server) handle(c *conn, req *wire.Request) {
 			s.metrics.refused.WithLabelValues("rate").Inc()
 			c.send(wire.AppendFailure(nil, wire.ActionAnnounce, &req.InfoHash, reasonRate))
 			if c.strikes++; c.strikes >= maxStrikes {
-				c.close("announce rate")
+				c.close("announce rate", closePolicy)
 			}
 			return
 		}
@@ -414,8 +411,8 @@ func (s *Server) announce(c *conn, req *wire.Request, now time.Time) {
 	s.metrics.announces.Inc()
 	ih := req.InfoHash
 	if req.Event == wire.EventStopped {
-		if p := c.peers[ih]; p != nil {
-			delete(c.peers, ih)
+		if p := c.peer(ih); p != nil {
+			c.dropPeer(p)
 			s.leave(ih, p)
 		}
 		sw, _ := s.swarm(ih, false)
@@ -428,7 +425,7 @@ func (s *Server) announce(c *conn, req *wire.Request, now time.Time) {
 		c.send(wire.AppendAnnounceResponse(nil, ih, s.intervalSeconds(), complete, incomplete, nil))
 		return
 	}
-	p := c.peers[ih]
+	p := c.peer(ih)
 	if p == nil && len(c.peers) >= s.cfg.MaxSwarmsPerConn {
 		s.refuse(c, ih, reasonConnSwarms)
 		return
@@ -456,7 +453,7 @@ func (s *Server) announce(c *conn, req *wire.Request, now time.Time) {
 			s.refuse(c, ih, reasonSwarmFull)
 			return
 		}
-		p = &peer{id: req.PeerID, c: c, joined: now, edge: -1, site: c.site, maxPeers: s.cfg.DefaultMaxPeers}
+		p = &peer{id: req.PeerID, ih: ih, c: c, joined: now, edge: -1, site: c.site, maxPeers: s.cfg.DefaultMaxPeers}
 		if req.Ext.Present {
 			p.ext = true
 			p.role = req.Ext.Role
@@ -470,7 +467,7 @@ func (s *Server) announce(c *conn, req *wire.Request, now time.Time) {
 		}
 		p.complete = req.Left == 0 || req.Event == wire.EventCompleted
 		sw.add(p)
-		c.peers[ih] = p
+		c.peers = append(c.peers, p)
 		s.metrics.peers.Inc()
 		promoted = sw.fillEdges(s.cfg.EdgeFetchers)
 	} else if (req.Event == wire.EventCompleted || req.Left == 0) && !p.complete {
@@ -484,13 +481,13 @@ func (s *Server) announce(c *conn, req *wire.Request, now time.Time) {
 		targets = sw.targets(p, n, now, s.cfg.Interval, nil)
 		for i, t := range targets {
 			o := &req.Offers[i]
-			t.c.send(wire.AppendOffer(nil, ih, p.id, o.ID, o.SDP))
+			t.c.send(wire.AppendOffer(make([]byte, 0, len(o.SDP)+relayOverhead), ih, p.id, o.ID, o.SDP))
 		}
 		s.metrics.offers.Add(float64(len(targets)))
 	}
 	if req.Answer != nil {
 		if to := sw.peers[req.ToPeerID]; to != nil && to != p {
-			to.c.send(wire.AppendAnswer(nil, ih, p.id, req.OfferID, req.Answer))
+			to.c.send(wire.AppendAnswer(make([]byte, 0, len(req.Answer)+relayOverhead), ih, p.id, req.OfferID, req.Answer))
 			s.metrics.answers.Inc()
 		}
 	}
@@ -501,7 +498,12 @@ func (s *Server) announce(c *conn, req *wire.Request, now time.Time) {
 	notes := s.edgeNotes(sw, promoted, p)
 	sw.mu.Unlock()
 
-	c.send(wire.AppendAnnounceResponse(nil, ih, s.intervalSeconds(), complete, incomplete, resp))
+	// An answer gets no announce response of its own: the offerer learns
+	// of it, and the answerer needs nothing (as with other WebTorrent
+	// trackers, whose clients expect none).
+	if req.Answer == nil {
+		c.send(wire.AppendAnnounceResponse(nil, ih, s.intervalSeconds(), complete, incomplete, resp))
+	}
 	for _, n := range notes {
 		n.c.send(n.msg)
 	}

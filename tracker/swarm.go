@@ -11,6 +11,7 @@ import (
 // peer is one peer_id in one swarm, on one connection.
 type peer struct {
 	id       wire.ID
+	ih       wire.ID // the swarm
 	c        *conn
 	role     wire.Role
 	site     string

@@ -176,6 +176,8 @@ func TestOfferAnswerRelay(t *testing.T) {
 	if ans.PeerID != pa || ans.OfferID != off.OfferID || !strings.Contains(string(ans.Answer), `o=- answer`) {
 		t.Fatalf("relayed answer: %+v %s", ans, ans.Answer)
 	}
+	// The answerer gets no announce response for its answer.
+	a.quiet(200 * time.Millisecond)
 }
 
 // A closed socket counts as "stopped"; "stopped" leaves the swarm.
