@@ -199,8 +199,12 @@ func (s *Server) adminKick(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) adminServer(w http.ResponseWriter, _ *http.Request) {
 	s.connMu.Lock()
-	conns, addrs := len(s.conns), len(s.perAddr)
+	conns, addrs, loops := len(s.conns), len(s.perAddr), len(s.loops)
 	s.connMu.Unlock()
+	pending := 0
+	if pl := s.pending.Load(); pl != nil {
+		pending = pl.Pending()
+	}
 	s.mu.RLock()
 	swarms := len(s.swarms)
 	s.mu.RUnlock()
@@ -209,7 +213,9 @@ func (s *Server) adminServer(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"uptime_s":       int64(time.Since(s.start).Seconds()),
 		"connections":    conns,
+		"pending":        pending,
 		"addresses":      addrs,
+		"event_loops":    loops,
 		"swarms":         swarms,
 		"goroutines":     runtime.NumGoroutine(),
 		"heap_bytes":     ms.HeapAlloc,

@@ -40,7 +40,14 @@
 //
 // # Concurrency
 //
-// Each connection has a reader goroutine that owns its peers, and a writer
-// goroutine only while it has messages queued. Each swarm has a mutex;
-// sending only queues, so it never blocks with a swarm locked.
+// gorilla/websocket does the opening handshake in the HTTP server's
+// goroutine; the connection's descriptor then moves to one of GOMAXPROCS
+// event loops (loop_linux.go), which alone reads it, writes it and closes
+// it. A loop reads the frames (frame.go), handles each message at once and,
+// at the end of its turn, writes every connection's queued replies in one
+// write each; a socket that is full waits for EPOLLOUT. Handlers never
+// block: each swarm has a mutex held briefly, and sending to a connection
+// only queues (a bounded queue) and marks it for its loop. So an idle
+// connection is a socket and a small struct, with no goroutine or buffer.
+// The package builds on Linux only.
 package tracker

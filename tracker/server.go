@@ -280,12 +280,18 @@ func (s *Server) siteOf(a netip.Addr) string {
 	return p.String()
 }
 
-// relaySite returns the site a relay serves: the configured site it names,
-// or else the site of its address.
+// relaySite returns the site a relay serves: the configured site it names
+// if its address is in that site, or else the site of its address (a relay
+// cannot draw a site's viewers from outside it).
 func (s *Server) relaySite(named string, a netip.Addr) string {
 	for _, site := range s.cfg.Sites {
-		if site.Name == named {
-			return named
+		if site.Name != named {
+			continue
+		}
+		for _, p := range site.Prefixes {
+			if p.Contains(a) {
+				return named
+			}
 		}
 	}
 	return s.siteOf(a)

@@ -47,8 +47,11 @@ type swarm struct {
 	all      []*peer
 	tiers    map[tierKey][]*peer
 	complete int
-	edges    []*peer    // edge fetchers, rank order
-	departed wire.Stats // stats of peers that left
+	edges    []*peer // edge fetchers, rank order
+	// candidates counts the peers that could become edge fetchers and are
+	// not: fillEdges looks for one only when there is one.
+	candidates int
+	departed   wire.Stats // stats of peers that left
 }
 
 func newSwarm(ih wire.ID) *swarm {
@@ -67,7 +70,14 @@ func (s *swarm) add(p *peer) {
 	if p.complete {
 		s.complete++
 	}
+	if p.canEdge() {
+		s.candidates++
+	}
 }
+
+// canEdge reports whether p may be made an edge fetcher: a viewer that
+// speaks the fusioncast extension.
+func (p *peer) canEdge() bool { return p.ext && p.role == wire.RoleViewer }
 
 // remove deletes p and keeps the indexes dense. s.mu must be held. It
 // returns the peers newly made edge fetchers, to be told.
@@ -96,6 +106,9 @@ func (s *swarm) remove(p *peer, edgeTarget int) []*peer {
 	if p.complete {
 		s.complete--
 	}
+	if p.canEdge() && p.edge < 0 {
+		s.candidates--
+	}
 	s.departed.HTTP += p.stats.HTTP
 	s.departed.P2P += p.stats.P2P
 	s.departed.Relay += p.stats.Relay
@@ -120,10 +133,10 @@ func (s *swarm) remove(p *peer, edgeTarget int) []*peer {
 // well before their playback deadline instead of racing to the origin.
 func (s *swarm) fillEdges(target int) []*peer {
 	var added []*peer
-	for len(s.edges) < target {
+	for len(s.edges) < target && s.candidates > 0 {
 		var best *peer
 		for _, p := range s.all {
-			if p.ext && p.role == wire.RoleViewer && p.edge < 0 && (best == nil || p.joined.Before(best.joined)) {
+			if p.canEdge() && p.edge < 0 && (best == nil || p.joined.Before(best.joined)) {
 				best = p
 			}
 		}
@@ -132,6 +145,7 @@ func (s *swarm) fillEdges(target int) []*peer {
 		}
 		best.edge = len(s.edges)
 		s.edges = append(s.edges, best)
+		s.candidates--
 		added = append(added, best)
 	}
 	return added

@@ -290,6 +290,12 @@ func TestLocality(t *testing.T) {
 	for _, f := range far {
 		f.quiet(200 * time.Millisecond)
 	}
+	// A relay outside the campus cannot claim it.
+	impostor := dial(t, addr, from("192.0.2.50"))
+	impostor.sendJSON(fusioncastAnnounce(ih, id("fake-relay-012345678"), 0, "i", "relay", "campus"))
+	if r := impostor.next(); !r.HasExt || r.Ext.Site == "campus" {
+		t.Fatalf("relay from outside the campus: %+v", r)
+	}
 }
 
 // The first fusioncast viewers become edge fetchers; when one leaves the
