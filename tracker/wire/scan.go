@@ -1,8 +1,10 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -127,7 +129,10 @@ const (
 )
 
 // special reports, for 8 string bytes in v, whether any needs a closer look:
-// '"', '\', a control byte (< 0x20) or a non-ASCII byte.
+// '"', '\', a control byte (< 0x20) or a non-ASCII byte. It flags such a
+// byte by setting its high bit. The lowest flagged byte is always one of
+// them (a borrow, which may wrongly flag a byte, only starts at one), so
+// bits.TrailingZeros64 finds the first byte to look at.
 func special(v uint64) uint64 {
 	q := v ^ (lsb * '"')
 	bs := v ^ (lsb * '\\')
@@ -136,15 +141,140 @@ func special(v uint64) uint64 {
 
 // str reads a JSON string starting at the opening quote and returns the
 // bounds of its raw contents and whether it contains escapes.
+//
+// Most strings are printable ASCII with a few short escapes (an SDP has a
+// \r\n every 50 bytes or so); str and longStr read those quickly. Anything
+// else, and every error, goes to strSlow, which defines the results.
 func (s *scanner) str() (start, end int, esc bool, err error) {
 	b := s.b
 	if s.peek() != '"' {
 		return 0, 0, false, errSyntax
 	}
 	start = s.i + 1
+	// Short strings (keys, most values) end within 16 bytes; special finds
+	// their end.
 	i := start
+	for range 2 {
+		if i+8 > len(b) {
+			break
+		}
+		if m := special(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			i += bits.TrailingZeros64(m) >> 3
+			if c := b[i]; c == '"' {
+				s.i = i + 1
+				return start, i, false, nil
+			} else if c != '\\' { // a control or non-ASCII byte
+				return s.strSlow(start, i)
+			}
+			break
+		}
+		i += 8
+	}
+	// b[start:i] holds only plain bytes (printable ASCII other than '"'
+	// and '\').
+	if end, esc, ok := longStr(b, i); ok {
+		s.i = end + 1
+		return start, end, esc, nil
+	}
+	return s.strSlow(start, i)
+}
+
+// simpleEscape marks the bytes that may follow '\' in a two-byte escape.
+var simpleEscape = [256]bool{'"': true, '\\': true, '/': true, 'b': true, 'f': true, 'n': true, 'r': true, 't': true}
+
+// longStr reads the rest of a string from b[i] when it is valid and holds
+// only printable ASCII and escapes. It returns the index of the closing
+// quote and whether there were escapes; ok=false means the rest is
+// something else (or invalid), and tells nothing more.
+//
+// It finds each '"' and '\' with IndexByte, checks the escapes, and checks
+// that the rest is printable ASCII in one pass at the end.
+func longStr(b []byte, i int) (end int, esc bool, ok bool) {
+	from := i
+	// q is the first '"' at or after i; the string ends at the first one
+	// that is not part of an escape.
+	q := bytes.IndexByte(b[i:], '"') + i
+	if q < i {
+		return 0, false, false
+	}
 	for {
-		for i+8 <= len(b) && special(binary.LittleEndian.Uint64(b[i:])) == 0 {
+		p := bytes.IndexByte(b[i:q], '\\')
+		if p < 0 {
+			break
+		}
+		esc = true
+		p += i
+		for { // escapes often come in runs, such as \r\n
+			if simpleEscape[b[p+1]] { // p < q, so p+1 is in b
+				p += 2
+			} else if b[p+1] == 'u' {
+				if _, ok := hex4(b, p+2); !ok {
+					return 0, false, false
+				}
+				p += 6
+			} else {
+				return 0, false, false
+			}
+			if p >= q || b[p] != '\\' {
+				break
+			}
+		}
+		i = p
+		if i > q { // the escape was \" at q
+			q = bytes.IndexByte(b[i:], '"') + i
+			if q < i {
+				return 0, false, false
+			}
+		}
+	}
+	if !printableASCII(b[from:q]) {
+		return 0, false, false
+	}
+	return q, esc, true
+}
+
+// printableASCII reports whether b holds only bytes in 0x20..0x7f.
+func printableASCII(b []byte) bool {
+	// For 8 bytes v, (v - 0x20 per byte) | v has a high bit set exactly
+	// when one of them is < 0x20 or >= 0x80: a borrow starts only at a
+	// byte < 0x20 (it may set high bits above that byte, which does not
+	// matter here).
+	const k = lsb * 0x20
+	var bad uint64
+	for len(b) >= 32 {
+		v0 := binary.LittleEndian.Uint64(b)
+		v1 := binary.LittleEndian.Uint64(b[8:])
+		v2 := binary.LittleEndian.Uint64(b[16:])
+		v3 := binary.LittleEndian.Uint64(b[24:])
+		bad |= (v0 - k) | v0 | (v1 - k) | v1 | (v2 - k) | v2 | (v3 - k) | v3
+		b = b[32:]
+	}
+	for len(b) >= 8 {
+		v := binary.LittleEndian.Uint64(b)
+		bad |= (v - k) | v
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c < 0x20 || c >= 0x80 {
+			return false
+		}
+	}
+	return bad&msb == 0
+}
+
+// strSlow is str for a string whose contents start at b[start], going on
+// from i: b[start:i] must hold only plain bytes. It reads a byte at a time
+// where str's fast paths do not apply, and its results, errors and offsets
+// included, are what they must give.
+func (s *scanner) strSlow(start, i int) (_, end int, esc bool, err error) {
+	b := s.b
+	for {
+		// Skip plain bytes 8 at a time, then jump to the first other one.
+		for i+8 <= len(b) {
+			if m := special(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
 			i += 8
 		}
 		if i >= len(b) {
@@ -279,12 +409,81 @@ func appendUnquoted(dst, raw []byte) []byte {
 // id reads a string that must hold exactly 20 code points in U+0000..U+00FF.
 // ok=false means the JSON is valid but the value is not an ID.
 func (s *scanner) id(dst *ID) (ok bool, err error) {
+	if s.peek() == '"' {
+		if end, ok := fastID(s.b, s.i+1, dst); ok {
+			s.i = end + 1
+			return true, nil
+		}
+	}
+	return s.idSlow(dst)
+}
+
+// fastID decodes the ID whose contents start at b[i] when it is spelled
+// the way clients write IDs: printable ASCII, two-byte UTF-8 (U+0080..U+00FF),
+// short escapes and \u00XX. It returns the index of the closing quote;
+// ok=false means the string is something else (or invalid) and tells
+// nothing more. dst is written only when ok.
+func fastID(b []byte, i int, dst *ID) (end int, ok bool) {
+	var id ID
+	for n := range id {
+		if i+1 >= len(b) { // every character is followed by at least '"'
+			return 0, false
+		}
+		c := b[i]
+		switch {
+		case c >= 0x20 && c < 0x80 && c != '"' && c != '\\':
+			i++
+		case c == 0xc2 || c == 0xc3:
+			d := b[i+1]
+			if d&0xc0 != 0x80 {
+				return 0, false
+			}
+			c = c<<6 | d&0x3f
+			i += 2
+		case c == '\\':
+			switch c = b[i+1]; c {
+			case '"', '\\', '/':
+			case 'b':
+				c = '\b'
+			case 'f':
+				c = '\f'
+			case 'n':
+				c = '\n'
+			case 'r':
+				c = '\r'
+			case 't':
+				c = '\t'
+			case 'u':
+				r, ok := hex4(b, i+2)
+				if !ok || r > 0xff {
+					return 0, false
+				}
+				c = byte(r)
+				i += 4
+			default:
+				return 0, false
+			}
+			i += 2
+		default:
+			return 0, false
+		}
+		id[n] = c
+	}
+	if i >= len(b) || b[i] != '"' {
+		return 0, false
+	}
+	*dst = id
+	return i, true
+}
+
+// idSlow is id for any string.
+func (s *scanner) idSlow(dst *ID) (ok bool, err error) {
 	start, end, esc, err := s.str()
 	if err != nil {
 		return false, err
 	}
 	raw := s.b[start:end]
-	if !esc && len(raw) == 20 { // common case: printable ASCII only
+	if !esc && len(raw) == 20 { // printable ASCII only
 		for _, c := range raw {
 			if c >= 0x80 {
 				goto slow
