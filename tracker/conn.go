@@ -30,10 +30,11 @@ type conn struct {
 	stalledSince atomic.Int64
 
 	mu        sync.Mutex
-	out       []outMsg // queued, not yet taken by the loop
-	scheduled bool     // in the loop's dirty list
-	waitOut   bool     // the socket is full; the loop waits for EPOLLOUT
-	closeReq  string   // why another goroutine asked to close, if it did
+	out       []byte // framed messages queued, not yet taken by the loop
+	nout      int    // messages in out
+	scheduled bool   // in the loop's dirty list
+	waitOut   bool   // the socket is full; the loop waits for EPOLLOUT
+	closeReq  string // why another goroutine asked to close, if it did
 	closeCode uint16
 	closed    bool   // torn down
 	why       string // first reason the connection was closed
@@ -52,25 +53,24 @@ type conn struct {
 	strikes   int   // announces refused for rate; the connection closes at 8
 }
 
-// outMsg is one queued frame.
-type outMsg struct {
-	op byte
-	b  []byte
-}
-
 // send queues a text message and reports whether it was queued. A
 // connection whose queue is full is closed (a peer that does not read is
 // dropped, never buffered without bound). send never blocks and takes no
 // swarm lock, so it may be called with one held.
-func (c *conn) send(msg []byte) bool { return c.queue(opText, msg) }
+func (c *conn) send(msg []byte) bool {
+	return c.queue(opText, func(dst []byte) []byte { return append(dst, msg...) })
+}
 
-func (c *conn) queue(op byte, b []byte) bool {
+// queue frames the message that build appends and queues it; see send.
+// Building the message straight into the connection's output saves
+// allocating it and copying it again.
+func (c *conn) queue(op byte, build func(dst []byte) []byte) bool {
 	c.mu.Lock()
 	if c.closed || c.closeReq != "" {
 		c.mu.Unlock()
 		return false
 	}
-	if len(c.out) >= c.s.cfg.SendQueue {
+	if c.nout >= c.s.cfg.SendQueue {
 		c.closeReq, c.closeCode = "send queue full", closePolicy
 		sched := !c.scheduled
 		c.scheduled = true
@@ -81,7 +81,11 @@ func (c *conn) queue(op byte, b []byte) bool {
 		}
 		return false
 	}
-	c.out = append(c.out, outMsg{op, b})
+	if c.out == nil {
+		c.out = getOutBuf()
+	}
+	c.out = appendFrame(c.out, op, build)
+	c.nout++
 	sched := !c.scheduled && !c.waitOut
 	if sched {
 		c.scheduled = true
@@ -91,6 +95,46 @@ func (c *conn) queue(op byte, b []byte) bool {
 		c.l.schedule(c)
 	}
 	return true
+}
+
+// appendFrame appends a server frame whose payload build appends: it
+// leaves room for a 4-byte header (payloads of 126 to 65535 bytes) and
+// moves the payload if the header turns out shorter or longer.
+func appendFrame(dst []byte, op byte, build func([]byte) []byte) []byte {
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0)
+	dst = build(dst)
+	n := len(dst) - start - 4
+	h := frameHeaderLen(n)
+	switch {
+	case h < 4:
+		copy(dst[start+h:], dst[start+4:])
+		dst = dst[:len(dst)-(4-h)]
+	case h > 4:
+		dst = append(dst, make([]byte, h-4)...)
+		copy(dst[start+h:], dst[start+4:start+4+n])
+	}
+	appendFrameHeader(dst[start:start], op, n)
+	return dst
+}
+
+// Output buffers are pooled: a connection holds one only while it has
+// output waiting.
+const (
+	outBufBytes    = 4 << 10
+	outBufMaxBytes = 64 << 10
+)
+
+var outBufs = sync.Pool{New: func() any { b := make([]byte, 0, outBufBytes); return &b }}
+
+func getOutBuf() []byte { return (*outBufs.Get().(*[]byte))[:0] }
+
+func putOutBuf(b []byte) {
+	if cap(b) < outBufBytes/2 || cap(b) > outBufMaxBytes {
+		return
+	}
+	b = b[:0]
+	outBufs.Put(&b)
 }
 
 // close asks the loop to close the connection, with a close frame of code

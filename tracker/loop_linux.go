@@ -39,7 +39,6 @@ type loop struct {
 	stopping bool
 
 	spare []*conn // the previous dirty list, reused
-	wbuf  []byte  // frames of one flush
 	req   wire.Request
 }
 
@@ -59,7 +58,7 @@ func newLoop(s *Server) (*loop, error) {
 		unix.Close(wake)
 		return nil, fmt.Errorf("epoll: %w", err)
 	}
-	return &loop{s: s, epfd: epfd, wake: wake, buf: make([]byte, readBufferBytes), wbuf: make([]byte, 0, readBufferBytes), conns: make(map[int32]*conn)}, nil
+	return &loop{s: s, epfd: epfd, wake: wake, buf: make([]byte, readBufferBytes), conns: make(map[int32]*conn)}, nil
 }
 
 // adopt takes the connection's descriptor from nc and registers it. nc is
@@ -270,7 +269,7 @@ func (l *loop) read(c *conn) {
 func (l *loop) frame(c *conn, f frame) error {
 	switch f.op {
 	case opPing:
-		c.queue(opPong, append([]byte(nil), f.payload...))
+		c.queue(opPong, func(dst []byte) []byte { return append(dst, f.payload...) })
 		return nil
 	case opPong:
 		return nil
@@ -331,32 +330,18 @@ func (l *loop) flush(c *conn) {
 		c.mu.Unlock()
 		return
 	}
-	out := c.out
-	c.out = nil
+	out, nout := c.out, c.nout
+	c.out, c.nout = nil, 0
 	c.scheduled = false
 	why, code := c.closeReq, c.closeCode
 	c.mu.Unlock()
 	if len(out) > 0 {
-		// Frame the batch into one contiguous buffer: one copy in user
-		// space is cheaper than handing the kernel a pair of small
-		// buffers per message.
-		n := 0
-		for _, m := range out {
-			n += frameHeaderLen(len(m.b)) + len(m.b)
-		}
-		b := l.wbuf[:0]
-		if len(c.pending) > 0 || cap(b) < n {
-			b = make([]byte, 0, n)
-		}
-		for i, m := range out {
-			b = append(appendFrameHeader(b, m.op, len(m.b)), m.b...)
-			out[i].b = nil
-		}
-		c.pending = append(c.pending, b)
-		l.s.metrics.sent.Add(float64(len(out)))
+		c.pending = append(c.pending, out)
+		l.s.metrics.sent.Add(float64(nout))
+	} else if out != nil {
+		putOutBuf(out)
 	}
 	err := l.write(c)
-	l.keep(c)
 	if err != nil {
 		l.teardown(c, "write: "+err.Error(), 0)
 		return
@@ -410,6 +395,7 @@ func (l *loop) write(c *conn) error {
 		sent := 0
 		for sent < len(iov) && n >= len(iov[sent]) {
 			n -= len(iov[sent])
+			putOutBuf(iov[sent][:0:cap(iov[sent])])
 			iov[sent] = nil
 			sent++
 		}
@@ -420,15 +406,6 @@ func (l *loop) write(c *conn) error {
 	}
 	c.pending = nil
 	return nil
-}
-
-// keep copies output left in the loop's write buffer into c's own, before
-// the buffer is used for another connection.
-func (l *loop) keep(c *conn) {
-	if len(c.pending) > 0 && cap(c.pending[0]) > 0 && cap(l.wbuf) > 0 &&
-		&c.pending[0][:cap(c.pending[0])][cap(c.pending[0])-1] == &l.wbuf[:cap(l.wbuf)][cap(l.wbuf)-1] {
-		c.pending[0] = append([]byte(nil), c.pending[0]...)
-	}
 }
 
 // teardown closes c: a close frame with code (if not 0) is attempted, the

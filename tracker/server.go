@@ -33,9 +33,6 @@ const (
 	reasonUnsupported    = "unsupported action"
 	reasonPeerIDConflict = "peer_id in use on another connection"
 	maxStrikes           = 8
-	// relayOverhead is room for the members around a relayed offer or
-	// answer, so that building the message allocates once.
-	relayOverhead = 256
 )
 
 // Server is a WebTorrent-compatible websocket tracker with fusioncast's
@@ -205,7 +202,7 @@ func (s *Server) janitor(ctx context.Context) {
 				s.metrics.slowDropped.Inc()
 				c.close("write timeout", closePolicy)
 			case ping:
-				c.queue(opPing, nil)
+				c.queue(opPing, func(dst []byte) []byte { return dst })
 			}
 		}
 		clear(conns)
@@ -487,13 +484,13 @@ func (s *Server) announce(c *conn, req *wire.Request, now time.Time) {
 		targets = sw.targets(p, n, now, s.cfg.Interval, nil)
 		for i, t := range targets {
 			o := &req.Offers[i]
-			t.c.send(wire.AppendOffer(make([]byte, 0, len(o.SDP)+relayOverhead), ih, p.id, o.ID, o.SDP))
+			t.c.queue(opText, func(dst []byte) []byte { return wire.AppendOffer(dst, ih, p.id, o.ID, o.SDP) })
 		}
 		s.metrics.offers.Add(float64(len(targets)))
 	}
 	if req.Answer != nil {
 		if to := sw.peers[req.ToPeerID]; to != nil && to != p {
-			to.c.send(wire.AppendAnswer(make([]byte, 0, len(req.Answer)+relayOverhead), ih, p.id, req.OfferID, req.Answer))
+			to.c.queue(opText, func(dst []byte) []byte { return wire.AppendAnswer(dst, ih, p.id, req.OfferID, req.Answer) })
 			s.metrics.answers.Inc()
 		}
 	}
@@ -508,7 +505,9 @@ func (s *Server) announce(c *conn, req *wire.Request, now time.Time) {
 	// of it, and the answerer needs nothing (as with other WebTorrent
 	// trackers, whose clients expect none).
 	if req.Answer == nil {
-		c.send(wire.AppendAnnounceResponse(nil, ih, s.intervalSeconds(), complete, incomplete, resp))
+		c.queue(opText, func(dst []byte) []byte {
+			return wire.AppendAnnounceResponse(dst, ih, s.intervalSeconds(), complete, incomplete, resp)
+		})
 	}
 	for _, n := range notes {
 		n.c.send(n.msg)
