@@ -19,7 +19,7 @@ run: build ## run the demo on http://127.0.0.1:8080/ (origin, demo stream, playe
 	./$(BIN) demo
 
 .PHONY: deps
-deps: ## install what the test suites need (Debian, as root: chromium, ffmpeg, nftables, nginx, wrk)
+deps: ## install what the test suites need (Debian, as root: chromium, ffmpeg, nftables, nginx, wrk, nodejs, npm)
 	./scripts/setup-deps.sh
 
 .PHONY: test

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # setup-deps.sh installs the programs the test suites and benchmarks use, on
 # Debian, when run as root: chromium (browser tests), ffmpeg (ingest tests),
-# nftables and iproute2 (namespace tests), nginx and wrk (serving benchmark).
+# nftables and iproute2 (namespace tests), nginx and wrk (serving benchmark),
+# Node.js and npm (the reference WebTorrent tracker of the compatibility
+# tests and of fusioncast benchtracker).
 # As another user it only says what is missing; the suites that need those
 # programs then skip and say why (or fail, with FUSIONCAST_REQUIRE_ALL=1).
 set -euo pipefail
@@ -14,6 +16,8 @@ declare -A pkg=(
 	[nginx]=nginx-light
 	[wrk]=wrk
 	[taskset]=util-linux
+	[node]=nodejs
+	[npm]=npm
 )
 missing=()
 for bin in "${!pkg[@]}"; do
