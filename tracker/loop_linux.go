@@ -83,14 +83,20 @@ func (l *loop) adopt(c *conn, nc net.Conn) error {
 	// The duplicate shares the socket (and its non-blocking mode); closing
 	// nc takes it out of the Go runtime's poller.
 	_ = tc.Close()
+	c.mu.Lock()
 	c.fd = int32(fd)
-	c.l = l
-	c.lastSeen.Store(time.Now().UnixNano())
+	c.mu.Unlock()
+	fail := func(err error) error {
+		c.mu.Lock()
+		c.closed, c.why = true, err.Error()
+		c.mu.Unlock()
+		unix.Close(fd)
+		return err
+	}
 	l.mu.Lock()
 	if l.stopping {
 		l.mu.Unlock()
-		unix.Close(fd)
-		return errors.New("server shutting down")
+		return fail(errors.New("server shutting down"))
 	}
 	l.conns[c.fd] = c
 	l.mu.Unlock()
@@ -99,8 +105,18 @@ func (l *loop) adopt(c *conn, nc net.Conn) error {
 		l.mu.Lock()
 		delete(l.conns, c.fd)
 		l.mu.Unlock()
-		unix.Close(fd)
-		return fmt.Errorf("epoll: %w", err)
+		return fail(fmt.Errorf("epoll: %w", err))
+	}
+	// Output or a close queued before the descriptor was the loop's (by
+	// the janitor, say) waits for this.
+	c.mu.Lock()
+	need := !c.scheduled && (c.closeReq != "" || len(c.out) > 0)
+	if need {
+		c.scheduled = true
+	}
+	c.mu.Unlock()
+	if need {
+		l.schedule(c)
 	}
 	return nil
 }
@@ -326,7 +342,8 @@ func (l *loop) message(c *conn, op byte, b []byte) {
 // goroutine.
 func (l *loop) flush(c *conn) {
 	c.mu.Lock()
-	if c.closed {
+	if c.closed || c.fd < 0 { // closed, or not yet adopted (adopt reschedules)
+		c.scheduled = false
 		c.mu.Unlock()
 		return
 	}

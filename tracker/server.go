@@ -311,7 +311,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader answered with the reason
 	}
-	c := &conn{s: s, addr: addr, site: s.siteOf(addr)}
+	l := loops[s.nextLoop.Add(1)%uint32(len(loops))]
+	c := &conn{s: s, l: l, fd: -1, addr: addr, site: s.siteOf(addr)}
+	c.lastSeen.Store(time.Now().UnixNano())
 	if reason := s.register(c); reason != "" {
 		s.metrics.refused.WithLabelValues(reason).Inc()
 		_ = ws.SetWriteDeadline(time.Now().Add(time.Second))
@@ -324,7 +326,6 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if pc, ok := nc.(*pendingConn); ok {
 		nc = pc.Conn
 	}
-	l := loops[s.nextLoop.Add(1)%uint32(len(loops))]
 	if err := l.adopt(c, nc); err != nil {
 		s.cfg.Logger.Warn("websocket connection dropped", "addr", addr.String(), "err", err)
 		_ = ws.Close()

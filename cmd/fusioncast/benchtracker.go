@@ -26,11 +26,13 @@ import (
 type trackerRun struct {
 	Tracker          string  `json:"tracker"`
 	ResponsesPerS    float64 `json:"responses_per_s"`
-	CPUSeconds       float64 `json:"cpu_seconds"`
+	CPUSeconds       float64 `json:"cpu_seconds"` // the tracker's, in the measured window
 	ResponsesPerCPUS float64 `json:"responses_per_cpu_second"`
 	LatencyMsP50     float64 `json:"announce_latency_ms_p50"`
 	LatencyMsP99     float64 `json:"announce_latency_ms_p99"`
 	Failures         int64   `json:"failures"`
+	Errors           int64   `json:"errors"`
+	LoadCPUPer100k   float64 `json:"load_cpu_s_per_100k_responses"`
 }
 
 // trackerMem is the memory of one tracker holding idle connections.
@@ -160,9 +162,9 @@ func runBenchTracker(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	fmt.Fprintf(stdout, "throughput: %d connections, %d swarms, %d offers of 1.3 KB, %v per round, median of %d rounds; trackers on CPU %s, load on CPU %s\n\n",
 		f.conns, f.swarms, f.offers, f.duration, f.rounds, f.serverCPU, f.loadCPU)
-	fmt.Fprintf(stdout, "%-26s %14s %8s %18s %10s %10s\n", "tracker", "responses/s", "CPU s", "responses/CPU-s", "p50 ms", "p99 ms")
+	fmt.Fprintf(stdout, "%-26s %12s %7s %16s %8s %8s %7s %14s\n", "tracker", "responses/s", "CPU s", "responses/CPU-s", "p50 ms", "p99 ms", "errors", "load CPU/100k")
 	for _, r := range []trackerRun{ours, ref} {
-		fmt.Fprintf(stdout, "%-26s %14.0f %8.2f %18.0f %10.1f %10.1f\n", r.Tracker, r.ResponsesPerS, r.CPUSeconds, r.ResponsesPerCPUS, r.LatencyMsP50, r.LatencyMsP99)
+		fmt.Fprintf(stdout, "%-26s %12.0f %7.2f %16.0f %8.1f %8.1f %7d %13.2fs\n", r.Tracker, r.ResponsesPerS, r.CPUSeconds, r.ResponsesPerCPUS, r.LatencyMsP50, r.LatencyMsP99, r.Errors, r.LoadCPUPer100k)
 	}
 	fmt.Fprintf(stdout, "\nfusioncast / bittorrent-tracker, responses per CPU-second: %.2f×\n", ratio)
 	if len(mems) > 0 {
@@ -218,34 +220,26 @@ func throughputRound(ctx context.Context, self, name string, start func(string) 
 		return res, err
 	}
 	defer stopServer(cmd)
-	cpu0, err := cpuSeconds(cmd.Process.Pid)
-	if err != nil {
-		return res, err
-	}
 	lc := exec.CommandContext(ctx, "taskset", "-c", f.loadCPU, self, "trackerload", "--url", "ws://127.0.0.1:"+port+"/announce",
 		"--connections", strconv.Itoa(f.conns), "--swarms", strconv.Itoa(f.swarms), "--offers", strconv.Itoa(f.offers),
-		"--duration", f.duration.String(), "--json")
+		"--duration", f.duration.String(), "--tracker-pid", strconv.Itoa(cmd.Process.Pid), "--json")
 	lc.Stderr = stderr
 	out, err := lc.Output()
 	if err != nil {
 		return res, fmt.Errorf("trackerload against %s: %w", name, err)
 	}
-	cpu1, err := cpuSeconds(cmd.Process.Pid)
-	if err != nil {
-		return res, err
-	}
 	var r load.Result
 	if err := json.Unmarshal(out, &r); err != nil {
 		return res, fmt.Errorf("trackerload output: %w", err)
 	}
-	// The load includes connecting and a warm-up second; the CPU time
-	// covers them too, so count every response of the measured part against
-	// the CPU of the whole run only in proportion.
-	res.ResponsesPerS, res.LatencyMsP50, res.LatencyMsP99, res.Failures = r.ResponsesPerS, r.LatencyMsP50, r.LatencyMsP99, r.Failures
-	res.CPUSeconds = cpu1 - cpu0
-	if res.CPUSeconds > 0 {
-		res.ResponsesPerCPUS = float64(r.Responses) / res.CPUSeconds
+	if r.TrackerCPUSeconds <= 0 {
+		return res, fmt.Errorf("trackerload measured no CPU time of %s (pid %d)", name, cmd.Process.Pid)
 	}
+	// The CPU time is the tracker's during the measured window only, the
+	// same window the responses are counted in.
+	res.ResponsesPerS, res.LatencyMsP50, res.LatencyMsP99, res.Failures = r.ResponsesPerS, r.LatencyMsP50, r.LatencyMsP99, r.Failures
+	res.CPUSeconds, res.ResponsesPerCPUS = r.TrackerCPUSeconds, r.ResponsesPerTrackerCPUS
+	res.Errors, res.LoadCPUPer100k = r.Errors, r.LoadCPUPer100k
 	return res, nil
 }
 
