@@ -34,14 +34,18 @@ lint: ## gofmt, go vet, staticcheck, go mod tidy -diff
 	$(GO) mod tidy -diff
 
 .PHONY: bench
-bench: build ## Go benchmarks, then origin egress vs viewers and serving speed against nginx
+bench: build ## Go benchmarks, origin egress vs viewers, serving speed against nginx, tracker against bittorrent-tracker
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	./$(BIN) benchegress
 	./$(BIN) benchserve
+	./$(BIN) benchtracker
 
 .PHONY: fuzz
-fuzz: ## fuzz the playlist parser for a minute
+fuzz: ## fuzz the parsers (playlist, tracker messages, websocket frames) for a minute each
 	$(GO) test -run '^$$' -fuzz FuzzParseMedia -fuzztime 60s ./internal/hls
+	$(GO) test -run '^$$' -fuzz FuzzParseRequest -fuzztime 60s ./tracker/wire
+	$(GO) test -run '^$$' -fuzz FuzzParseResponse -fuzztime 60s ./tracker/wire
+	$(GO) test -run '^$$' -fuzz FuzzParseFrame -fuzztime 60s ./tracker
 
 .PHONY: demo-media
 demo-media: ## regenerate the demo clip with ffmpeg (internal/demomedia/media)
