@@ -62,7 +62,7 @@ func runBenchTracker(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.IntVar(&f.conns, "connections", 1000, "connections of the throughput load")
 	fs.IntVar(&f.swarms, "swarms", 100, "swarms of the throughput load")
 	fs.IntVar(&f.offers, "offers", 10, "offers per announce")
-	fs.IntVar(&f.rounds, "rounds", 3, "throughput rounds per tracker (a fresh server each), alternating")
+	fs.IntVar(&f.rounds, "rounds", 3, "throughput rounds per tracker (a fresh server each), alternating (0: skip)")
 	fs.DurationVar(&f.duration, "duration", 10*time.Second, "measured time per round")
 	fs.StringVar(&f.idle, "idle", "10000,50000", "idle connection counts for the memory benchmark (empty: skip)")
 	fs.StringVar(&f.serverCPU, "server-cpu", "0", "CPU the trackers are pinned to")
@@ -169,21 +169,27 @@ func runBenchTracker(ctx context.Context, args []string, stdout, stderr io.Write
 		slices.SortFunc(sorted, func(a, b trackerRun) int { return cmp.Compare(a.ResponsesPerCPUS, b.ResponsesPerCPUS) })
 		return sorted[len(sorted)/2]
 	}
-	ours, ref := med(runs[0]), med(runs[1])
-	ratio := ours.ResponsesPerCPUS / ref.ResponsesPerCPUS
+	var ours, ref trackerRun
+	var ratio float64
+	if f.rounds > 0 {
+		ours, ref = med(runs[0]), med(runs[1])
+		ratio = ours.ResponsesPerCPUS / ref.ResponsesPerCPUS
+	}
 	if f.jsonOut {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(map[string]any{"throughput": []trackerRun{ours, ref}, "rounds": runs,
 			"ratio_responses_per_cpu_second": ratio, "memory": mems})
 	}
-	fmt.Fprintf(stdout, "throughput: %d connections, %d swarms, %d offers of 1.3 KB, %v per round, median of %d rounds; trackers on CPU %s, load on CPU %s\n\n",
-		f.conns, f.swarms, f.offers, f.duration, f.rounds, f.serverCPU, f.loadCPU)
-	fmt.Fprintf(stdout, "%-26s %12s %7s %16s %8s %8s %7s %14s\n", "tracker", "responses/s", "CPU s", "responses/CPU-s", "p50 ms", "p99 ms", "errors", "load CPU/100k")
-	for _, r := range []trackerRun{ours, ref} {
-		fmt.Fprintf(stdout, "%-26s %12.0f %7.2f %16.0f %8.1f %8.1f %7d %13.2fs\n", r.Tracker, r.ResponsesPerS, r.CPUSeconds, r.ResponsesPerCPUS, r.LatencyMsP50, r.LatencyMsP99, r.Errors, r.LoadCPUPer100k)
+	if f.rounds > 0 {
+		fmt.Fprintf(stdout, "throughput: %d connections, %d swarms, %d offers of 1.3 KB, %v per round, median of %d rounds; trackers on CPU %s, load on CPU %s\n\n",
+			f.conns, f.swarms, f.offers, f.duration, f.rounds, f.serverCPU, f.loadCPU)
+		fmt.Fprintf(stdout, "%-26s %12s %7s %16s %8s %8s %7s %14s\n", "tracker", "responses/s", "CPU s", "responses/CPU-s", "p50 ms", "p99 ms", "errors", "load CPU/100k")
+		for _, r := range []trackerRun{ours, ref} {
+			fmt.Fprintf(stdout, "%-26s %12.0f %7.2f %16.0f %8.1f %8.1f %7d %13.2fs\n", r.Tracker, r.ResponsesPerS, r.CPUSeconds, r.ResponsesPerCPUS, r.LatencyMsP50, r.LatencyMsP99, r.Errors, r.LoadCPUPer100k)
+		}
+		fmt.Fprintf(stdout, "\nfusioncast / bittorrent-tracker, responses per CPU-second: %.2f×\n", ratio)
 	}
-	fmt.Fprintf(stdout, "\nfusioncast / bittorrent-tracker, responses per CPU-second: %.2f×\n", ratio)
 	if len(mems) > 0 {
 		fmt.Fprintf(stdout, "\nmemory of idle connections (each announced once):\n%-26s %12s %12s %12s %14s %14s\n", "tracker", "connections", "RSS before", "RSS after", "KiB/conn", "KiB/conn (GC)")
 		for _, m := range mems {
@@ -291,9 +297,11 @@ func memoryRun(ctx context.Context, name string, ours bool, start func(string) *
 	if m.RSSBeforeKiB, err = rssKiB(pid); err != nil {
 		return m, err
 	}
+	// Spread the connections over 127.0.0.2 and up, 10,000 per address
+	// (each has about 28,000 ephemeral ports toward one tracker port).
 	var srcs []netip.Addr
-	for i := 2; i < 2+max(1, n/20000+1); i++ {
-		srcs = append(srcs, netip.AddrFrom4([4]byte{127, 0, 0, byte(i)}))
+	for i := range n/10000 + 1 {
+		srcs = append(srcs, netip.AddrFrom4([4]byte{127, 0, 0, byte(2 + i)}))
 	}
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()

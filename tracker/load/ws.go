@@ -102,6 +102,9 @@ type dialer struct {
 func newDialer(u *url.URL, header http.Header, local net.Addr) *dialer {
 	d := &dialer{u: u, header: header, timeout: 10 * time.Second, rbuf: 16 << 10}
 	d.net.LocalAddr = local
+	if local != nil {
+		d.net.Control = bindNoPort
+	}
 	if u.Scheme == "wss" {
 		d.tls = &tls.Config{ServerName: u.Hostname()}
 	}
