@@ -41,11 +41,12 @@ bench: build ## Go benchmarks, origin egress vs viewers, serving speed against n
 	./$(BIN) benchtracker
 
 .PHONY: fuzz
-fuzz: ## fuzz the parsers (playlist, tracker messages, websocket frames) for a minute each
+fuzz: ## fuzz the parsers (playlist, tracker messages, websocket frames, peer protocol) for a minute each
 	$(GO) test -run '^$$' -fuzz FuzzParseMedia -fuzztime 60s ./internal/hls
 	$(GO) test -run '^$$' -fuzz FuzzParseRequest -fuzztime 60s ./tracker/wire
 	$(GO) test -run '^$$' -fuzz FuzzParseResponse -fuzztime 60s ./tracker/wire
 	$(GO) test -run '^$$' -fuzz FuzzParseFrame -fuzztime 60s ./tracker
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s -fuzzminimizetime 2s ./peer/proto
 
 .PHONY: demo-media
 demo-media: ## regenerate the demo clip with ffmpeg (internal/demomedia/media)

@@ -8,6 +8,7 @@
 //	GET /                                     the player page (static/index.html)
 //	GET /static/player.js                     the player (an ES module, no build step)
 //	GET /static/player.css                    its styles
+//	GET /static/proto.js                      the peer protocol codec (docs/protocol.md)
 //	GET /static/vendor/hls.js/hls.min.js      hls.js, vendored at a pinned version
 //
 // and 404 for everything else, including directories. The origin mounts it at
