@@ -2,13 +2,13 @@ package tracker
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -313,8 +313,8 @@ func connCount(s *Server) int {
 func rawClient(t *testing.T, raw net.Conn) *websocket.Conn {
 	t.Helper()
 	_ = raw.SetDeadline(time.Now().Add(5 * time.Second))
-	u, _ := url.Parse("ws://" + raw.RemoteAddr().String() + "/announce")
-	ws, _, err := websocket.NewClient(raw, u, nil, 1024, 1024)
+	d := websocket.Dialer{NetDialContext: func(context.Context, string, string) (net.Conn, error) { return raw, nil }}
+	ws, _, err := d.Dial("ws://"+raw.RemoteAddr().String()+"/announce", nil)
 	if err != nil {
 		t.Fatalf("handshake: %v", err)
 	}

@@ -63,9 +63,8 @@ func startTracker(t *testing.T, cfg Config) (*Server, string) {
 
 // client is a test peer speaking the WebTorrent tracker protocol.
 type client struct {
-	t    *testing.T
-	ws   *websocket.Conn
-	peer wire.ID
+	t  *testing.T
+	ws *websocket.Conn
 }
 
 func dial(t *testing.T, addr string, hdr http.Header) *client {

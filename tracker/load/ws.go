@@ -50,9 +50,6 @@ const (
 // wsGUID is the fixed string of the opening handshake (RFC 6455, 1.3).
 const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
-// maxFrameHeader is the longest header of a frame from the server (no mask).
-const maxFrameHeader = 10
-
 var (
 	errProtocol = errors.New("websocket protocol error")
 	errTooLarge = fmt.Errorf("%w: message larger than %d bytes", errProtocol, wire.MaxMessageBytes)
