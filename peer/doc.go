@@ -1,0 +1,38 @@
+// Package peer is fusioncast's peer engine: it shares the segments of one
+// live stream with other peers over data channels (the protocol of
+// docs/protocol.md, codec in [fusioncast/peer/proto]), so that the origin
+// sends each new segment a small constant number of times however many
+// viewers there are.
+//
+// # Who fetches what, and when
+//
+// The tracker names a few viewers per swarm edge fetchers ([Engine.SetEdge]).
+// When a new segment appears in the playlist ([Engine.SetPlaylist]) the
+// primary edge fetcher (rank 0) fetches it over HTTP at once and announces
+// it (HAVE) to its peers as soon as it is verified; backup edge fetchers
+// (rank r) fetch it only if no peer has announced it r × EdgeStagger later.
+// Every other engine waits for a HAVE and requests the segment from the
+// best peer that has it (fewest outstanding requests, then edge fetchers
+// and relays, then upload capacity), and announces it in turn once
+// verified, so a segment spreads through the swarm hop by hop.
+//
+// An engine falls back to HTTP when peers do not deliver in time: PeerWait
+// after the segment appeared if no player has asked for it yet, or
+// HTTPMargin before the deadline a player gives to [Engine.Get]. A request
+// whose peer leaves resumes from another peer at the byte it reached.
+//
+// # Integrity
+//
+// Nothing is used or shared before its size and SHA-256 match the playlist.
+// A peer whose bytes fail the check is sent BYE bad-data, dropped, counted
+// (Stats.BadData) and reported (Config.OnBadPeer); the segment is fetched
+// again elsewhere.
+//
+// # Transport and time
+//
+// The engine does not know WebRTC: it talks to [Link]s (peer/rtc provides
+// pion data channels; tests and `fusioncast simulate` provide simulated
+// ones) and reads time from a [Clock], so the same code runs in players and
+// in a simulation of thousands of viewers. HTTP fetches go through
+// Config.Fetch.
+package peer

@@ -1,0 +1,482 @@
+package peer
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"fusioncast/peer/proto"
+)
+
+// Source says where a segment's bytes came from.
+type Source uint8
+
+// Sources.
+const (
+	SourceNone Source = iota
+	SourceHTTP        // the origin (or a cache in front of it)
+	SourcePeer        // another peer, over a data channel
+)
+
+func (s Source) String() string {
+	switch s {
+	case SourceHTTP:
+		return "http"
+	case SourcePeer:
+		return "p2p"
+	}
+	return "none"
+}
+
+// SegmentInfo is what the playlist says of one segment: the engine shares
+// and accepts only bytes whose size and SHA-256 match it.
+type SegmentInfo struct {
+	Seq      uint32
+	Size     uint32
+	SHA256   [sha256.Size]byte
+	URL      string // where to fetch it over HTTP
+	Duration time.Duration
+}
+
+// Link is an open data channel to another peer (peer/rtc in players, a
+// simulated one in tests and `fusioncast simulate`). Send must not block on
+// the network; the engine keeps BufferedAmount under Config.HighWater.
+type Link interface {
+	Send(b []byte) error
+	BufferedAmount() uint64
+	Close() error
+}
+
+// Fetcher fetches a segment over HTTP. It calls done exactly once, from any
+// goroutine, with the body or an error.
+type Fetcher func(seg SegmentInfo, done func(b []byte, err error))
+
+// Config configures an [Engine]. Zero fields take the stated defaults.
+type Config struct {
+	Swarm      proto.SwarmID
+	Role       proto.Role
+	UploadKbps uint32
+	// NoUpload makes the engine serve nothing (it still receives).
+	NoUpload bool
+	Fetch    Fetcher
+	// Clock is the engine's time. If nil, the wall clock.
+	Clock Clock
+	// Keep is how many segments older than the playlist window stay
+	// servable after they leave it. If zero, 12.
+	Keep int
+	// Chunk is the payload of each DATA message. If zero, 16 KiB.
+	Chunk int
+	// HighWater bounds a link's buffered bytes: the engine sends DATA
+	// only below it. If zero, 1 MiB.
+	HighWater uint64
+	// EdgeStagger: an edge fetcher of rank r (r ≥ 1, a backup) fetches a
+	// new segment over HTTP only if no peer has announced it r × EdgeStagger
+	// after it appeared. If zero, 1 s.
+	EdgeStagger time.Duration
+	// PeerWait is how long a viewer that is not an edge fetcher waits for
+	// a new segment from peers before fetching it over HTTP, when no
+	// player has said when it needs it. If zero, one segment duration.
+	PeerWait time.Duration
+	// HTTPMargin is how long before a player's deadline the engine gives
+	// up on peers and fetches over HTTP. If zero, 1.5 s.
+	HTTPMargin time.Duration
+	// OnBadPeer is told of a peer that sent bytes failing verification
+	// (or broke the protocol); the engine has dropped it. May be nil.
+	OnBadPeer func(p *Peer, why string)
+	Logger    *slog.Logger
+}
+
+func (c *Config) defaults() error {
+	if c.Fetch == nil {
+		return errors.New("peer: Config.Fetch is required")
+	}
+	if c.Clock == nil {
+		c.Clock = RealClock{}
+	}
+	if c.Keep <= 0 {
+		c.Keep = 12
+	}
+	if c.Chunk <= 0 || c.Chunk > proto.MaxPayload {
+		c.Chunk = 16 << 10
+	}
+	if c.HighWater == 0 {
+		c.HighWater = 1 << 20
+	}
+	if c.EdgeStagger <= 0 {
+		c.EdgeStagger = time.Second
+	}
+	if c.HTTPMargin <= 0 {
+		c.HTTPMargin = 1500 * time.Millisecond
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Stats are an engine's counters since it started.
+type Stats struct {
+	BytesHTTP     int64 // segment bytes fetched over HTTP (including copies a peer beat)
+	BytesP2P      int64 // verified segment bytes received from peers
+	BytesUp       int64 // DATA payload bytes sent to peers
+	SegmentsHTTP  int64
+	SegmentsP2P   int64
+	BadData       int64 // segments from peers that failed verification
+	HTTPErrors    int64
+	ProtocolDrops int64 // peers dropped for breaking the protocol
+	Peers         int   // open links now
+}
+
+// Engine shares the segments of one stream with other peers: it learns
+// what they have, fetches what the player will need from them, falls back
+// to HTTP in time for the player's deadline, verifies every segment
+// against the playlist before using or sharing it, and serves what it has.
+// All methods are safe for concurrent use.
+type Engine struct {
+	cfg Config
+
+	mu       sync.Mutex
+	segs     map[uint32]*segment
+	window   []uint32 // the playlist's sequence numbers, oldest first
+	newest   uint32
+	hasAny   bool
+	peers    map[*Peer]struct{}
+	edge     bool
+	rank     int
+	stats    Stats
+	closed   bool
+	pumpWait bool
+}
+
+// segment is one segment the engine knows of.
+type segment struct {
+	info  SegmentInfo
+	hash8 proto.Hash8
+	seen  time.Time // when it first appeared in the playlist
+	inPL  bool      // in the current playlist window
+
+	data   []byte // verified bytes
+	source Source
+
+	// Fetching from a peer: a whole-segment request, resumed elsewhere
+	// from got when the peer goes.
+	buf   []byte
+	got   uint32
+	from  *Peer
+	reqID uint32
+
+	httpBusy bool
+	deadline time.Time // when a player needs it; zero if not asked
+	timer    Timer     // the next decision: HTTP fallback or backup edge fetch
+	waiters  []chan struct{}
+}
+
+// New returns an engine; it does nothing until it gets a playlist and
+// links.
+func New(cfg Config) (*Engine, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	return &Engine{cfg: cfg, segs: make(map[uint32]*segment), peers: make(map[*Peer]struct{})}, nil
+}
+
+// Close stops every timer, closes every link and fails pending Gets.
+func (e *Engine) Close() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return
+	}
+	e.closed = true
+	for p := range e.peers {
+		e.dropLocked(p, proto.ByeClosing, "engine closed")
+	}
+	for _, s := range e.segs {
+		if s.timer != nil {
+			s.timer.Stop()
+		}
+		s.wake()
+	}
+}
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st := e.stats
+	st.Peers = len(e.peers)
+	return st
+}
+
+// SetEdge makes the engine an edge fetcher of the given rank (0 is the
+// primary), or not. The tracker decides (peer/rtc Config.OnEdge).
+func (e *Engine) SetEdge(edge bool, rank int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.edge == edge && e.rank == rank {
+		return
+	}
+	e.edge, e.rank = edge, rank
+	st := proto.Status{Flags: e.flags(), UploadKbps: e.cfg.UploadKbps}
+	for p := range e.peers {
+		if p.helloSent {
+			p.send(st)
+		}
+	}
+	// A new primary fetches what nobody has yet at once.
+	if edge && rank == 0 {
+		for _, seq := range e.window {
+			if s := e.segs[seq]; s.data == nil && s.from == nil && !s.httpBusy && seq == e.newest {
+				e.startHTTP(s)
+			}
+		}
+	}
+}
+
+func (e *Engine) flags() proto.Flags {
+	var f proto.Flags
+	if e.edge {
+		f |= proto.FlagEdge
+	}
+	if e.cfg.NoUpload {
+		f |= proto.FlagNoUpload
+	}
+	return f
+}
+
+// SetPlaylist gives the engine the playlist's current window, oldest
+// first. New segments are scheduled: an edge fetcher fetches the newest at
+// once, the others wait for peers (PeerWait, or until a player's deadline
+// nears) and then fetch over HTTP.
+func (e *Engine) SetPlaylist(window []SegmentInfo) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return
+	}
+	now := e.cfg.Clock.Now()
+	inPL := make(map[uint32]bool, len(window))
+	e.window = e.window[:0]
+	for _, info := range window {
+		inPL[info.Seq] = true
+		e.window = append(e.window, info.Seq)
+		s := e.segs[info.Seq]
+		if s != nil && (s.info.SHA256 != info.SHA256 || s.info.Size != info.Size) {
+			// Another version of this sequence number: forget ours.
+			e.forget(s)
+			s = nil
+		}
+		if s != nil {
+			s.inPL = true
+			continue
+		}
+		s = &segment{info: info, hash8: proto.Hash8Of(info.SHA256), seen: now, inPL: true}
+		e.segs[info.Seq] = s
+		isNew := !e.hasAny || seqAfter(info.Seq, e.newest)
+		if isNew {
+			e.newest, e.hasAny = info.Seq, true
+		}
+		e.schedule(s, isNew)
+	}
+	// Segments that left the window stay servable for Keep more.
+	var old []uint32
+	for seq, s := range e.segs {
+		if !inPL[seq] {
+			s.inPL = false
+			old = append(old, seq)
+		}
+	}
+	slices.SortFunc(old, func(a, b uint32) int { return int(int32(a - b)) })
+	for len(old) > e.cfg.Keep {
+		e.forget(e.segs[old[0]])
+		old = old[1:]
+	}
+}
+
+// schedule decides how a segment new to the engine will be fetched.
+func (e *Engine) schedule(s *segment, newest bool) {
+	switch {
+	case e.edge && e.rank == 0 && newest:
+		e.startHTTP(s)
+		return
+	case e.edge && newest:
+		e.setTimer(s, time.Duration(e.rank)*e.cfg.EdgeStagger)
+	default:
+		wait := e.cfg.PeerWait
+		if wait <= 0 {
+			wait = max(s.info.Duration, time.Second)
+		}
+		if !newest {
+			wait = 0 // joined late: the older segments are needed soon
+		}
+		e.setTimer(s, wait)
+	}
+	e.want(s)
+}
+
+// setTimer arranges for decide(s) after d, replacing an earlier timer.
+func (e *Engine) setTimer(s *segment, d time.Duration) {
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.timer = e.cfg.Clock.AfterFunc(max(d, 0), func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.segs[s.info.Seq] == s && !e.closed {
+			s.timer = nil
+			e.decide(s)
+		}
+	})
+}
+
+// decide runs when a segment's wait is over: if no peer is delivering it,
+// fetch it over HTTP.
+func (e *Engine) decide(s *segment) {
+	if s.data != nil || s.httpBusy {
+		return
+	}
+	if s.from != nil && !s.deadline.IsZero() && e.cfg.Clock.Now().Before(s.deadline.Add(-e.cfg.HTTPMargin)) {
+		return // a peer is on it and there is time
+	}
+	if s.from != nil && s.deadline.IsZero() {
+		// A peer is on it and no player waits yet: give it until the
+		// margin of a deadline one duration away.
+		e.setTimer(s, max(s.info.Duration, time.Second))
+		return
+	}
+	e.startHTTP(s)
+}
+
+// forget drops a segment entirely.
+func (e *Engine) forget(s *segment) {
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	if s.from != nil {
+		s.from.cancel(s)
+	}
+	delete(e.segs, s.info.Seq)
+	s.wake()
+}
+
+func (s *segment) wake() {
+	for _, w := range s.waiters {
+		close(w)
+	}
+	s.waiters = nil
+}
+
+// Get returns the segment's bytes once it has them, verified, fetching
+// them from peers or over HTTP in time for deadline (when the player will
+// need them; zero: no deadline known). It fails if the segment leaves the
+// engine, the engine closes or ctx ends.
+func (e *Engine) Get(ctx context.Context, seq uint32, deadline time.Time) ([]byte, Source, error) {
+	e.mu.Lock()
+	s := e.segs[seq]
+	if s == nil {
+		e.mu.Unlock()
+		return nil, SourceNone, fmt.Errorf("peer: segment %d is not in the playlist", seq)
+	}
+	if s.data != nil {
+		e.mu.Unlock()
+		return s.data, s.source, nil
+	}
+	if !deadline.IsZero() && (s.deadline.IsZero() || deadline.Before(s.deadline)) {
+		s.deadline = deadline
+		if !s.httpBusy {
+			e.setTimer(s, deadline.Sub(e.cfg.Clock.Now())-e.cfg.HTTPMargin)
+		}
+	}
+	w := make(chan struct{})
+	s.waiters = append(s.waiters, w)
+	e.mu.Unlock()
+	select {
+	case <-w:
+	case <-ctx.Done():
+		return nil, SourceNone, ctx.Err()
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if s.data == nil {
+		return nil, SourceNone, fmt.Errorf("peer: segment %d dropped before it arrived", seq)
+	}
+	return s.data, s.source, nil
+}
+
+// startHTTP fetches s over HTTP.
+func (e *Engine) startHTTP(s *segment) {
+	if s.httpBusy || s.data != nil {
+		return
+	}
+	s.httpBusy = true
+	info := s.info
+	go e.cfg.Fetch(info, func(b []byte, err error) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		s.httpBusy = false
+		if err == nil {
+			e.stats.BytesHTTP += int64(len(b)) // origin egress, even if a peer was faster
+		}
+		if e.closed || e.segs[info.Seq] != s || s.data != nil {
+			return
+		}
+		if err == nil && (len(b) != int(info.Size) || sha256.Sum256(b) != info.SHA256) {
+			err = fmt.Errorf("segment %d from HTTP does not match the playlist", info.Seq)
+		}
+		if err != nil {
+			e.stats.HTTPErrors++
+			e.cfg.Logger.Warn("HTTP fetch failed", "seq", info.Seq, "err", err)
+			e.setTimer(s, 500*time.Millisecond) // try again (or a peer has it by then)
+			return
+		}
+		e.stats.SegmentsHTTP++
+		e.complete(s, b, SourceHTTP)
+	})
+}
+
+// complete stores verified bytes, tells the peers and wakes the waiters.
+func (e *Engine) complete(s *segment, b []byte, src Source) {
+	s.data, s.source, s.buf = b, src, nil
+	if s.from != nil {
+		s.from.cancel(s)
+	}
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
+	}
+	have := proto.Have{Seq: s.info.Seq, Size: s.info.Size, Hash8: s.hash8}
+	for p := range e.peers {
+		if p.helloSent {
+			p.send(have)
+		}
+	}
+	s.wake()
+}
+
+// want asks a peer for s if one has it and the engine needs it.
+func (e *Engine) want(s *segment) {
+	if s.data != nil || s.from != nil || s.httpBusy || !s.inPL {
+		return
+	}
+	var best *Peer
+	for p := range e.peers {
+		if !p.helloRecv || p.has[s.info.Seq] != s.hash8 || len(p.out) >= proto.MaxOutstanding || p.busyUntil.After(e.cfg.Clock.Now()) {
+			continue
+		}
+		if best == nil || p.better(best) {
+			best = p
+		}
+	}
+	if best != nil {
+		best.request(s)
+	}
+}
+
+// seqAfter reports whether a comes after b in sequence-number order
+// (modulo 2³²).
+func seqAfter(a, b uint32) bool { return int32(a-b) > 0 }

@@ -1,0 +1,377 @@
+package peer
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"time"
+
+	"fusioncast/peer/proto"
+)
+
+// Peer is one other peer, over one link.
+type Peer struct {
+	e    *Engine
+	link Link
+	name string // for logs and reports
+
+	helloSent, helloRecv bool
+	flags                proto.Flags
+	role                 proto.Role
+	uploadKbps           uint32
+	has                  map[uint32]proto.Hash8 // what it announced
+
+	// Our requests to it.
+	out    map[uint32]*segment // by request id
+	nextID uint32
+	// Its requests to us, served in order.
+	in        []serving
+	busyUntil time.Time // it answered busy: leave it alone until then
+
+	closed bool
+}
+
+// serving is a request from the other peer that the engine is answering.
+type serving struct {
+	id        uint32
+	data      []byte
+	next, end uint32
+	cancelled bool
+}
+
+// Name returns the name the link was added with.
+func (p *Peer) Name() string { return p.name }
+
+// AddLink starts the protocol on a link that just opened: it sends HELLO.
+// The caller passes every message the link receives to [Engine.Receive],
+// tells [Engine.RemoveLink] when it closes, and calls [Engine.Pump] when
+// its buffered amount falls low.
+func (e *Engine) AddLink(name string, l Link) *Peer {
+	p := &Peer{e: e, link: l, name: name, has: make(map[uint32]proto.Hash8), out: make(map[uint32]*segment)}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		p.closed = true
+		_ = l.Close()
+		return p
+	}
+	e.peers[p] = struct{}{}
+	hello := proto.Hello{Version: proto.Version, Role: e.cfg.Role, Flags: e.flags(), UploadKbps: e.cfg.UploadKbps, Swarm: e.cfg.Swarm}
+	for _, seq := range e.heldNewest(proto.MaxHelloSegments) {
+		s := e.segs[seq]
+		hello.Segments = append(hello.Segments, proto.Segment{Seq: seq, Size: s.info.Size, Hash8: s.hash8})
+	}
+	p.helloSent = true
+	p.send(hello)
+	return p
+}
+
+// heldNewest returns up to n sequence numbers of held segments, newest
+// last.
+func (e *Engine) heldNewest(n int) []uint32 {
+	var held []uint32
+	for seq, s := range e.segs {
+		if s.data != nil {
+			held = append(held, seq)
+		}
+	}
+	sortSeqs(held)
+	if len(held) > n {
+		held = held[len(held)-n:]
+	}
+	return held
+}
+
+func sortSeqs(v []uint32) {
+	for i := 1; i < len(v); i++ { // short lists
+		for j := i; j > 0 && seqAfter(v[j-1], v[j]); j-- {
+			v[j-1], v[j] = v[j], v[j-1]
+		}
+	}
+}
+
+// RemoveLink forgets a peer whose link closed: its requests go elsewhere.
+func (e *Engine) RemoveLink(p *Peer) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.removeLocked(p)
+}
+
+func (e *Engine) removeLocked(p *Peer) {
+	if p.closed {
+		return
+	}
+	p.closed = true
+	delete(e.peers, p)
+	_ = p.link.Close()
+	for _, s := range p.out {
+		s.from = nil
+	}
+	out := p.out
+	p.out = map[uint32]*segment{}
+	p.in = nil
+	for _, s := range out {
+		e.want(s) // resume from another peer; the timer still guards the deadline
+	}
+}
+
+// dropLocked sends BYE and removes the peer.
+func (e *Engine) dropLocked(p *Peer, reason proto.ByeReason, text string) {
+	if p.closed {
+		return
+	}
+	if len(text) > proto.MaxByeText {
+		text = text[:proto.MaxByeText]
+	}
+	p.send(proto.Bye{Reason: reason, Text: text})
+	e.removeLocked(p)
+}
+
+// send encodes and sends one message; a failing link is dropped.
+func (p *Peer) send(m proto.Message) {
+	if p.closed {
+		return
+	}
+	if err := p.link.Send(proto.Append(nil, m)); err != nil {
+		p.e.cfg.Logger.Debug("send failed; dropping the peer", "peer", p.name, "err", err)
+		p.e.removeLocked(p)
+	}
+}
+
+// better reports whether p is a better source than q: fewer requests
+// outstanding, then an edge fetcher or relay, then more upload.
+func (p *Peer) better(q *Peer) bool {
+	if len(p.out) != len(q.out) {
+		return len(p.out) < len(q.out)
+	}
+	pe, qe := p.flags&proto.FlagEdge != 0 || p.role == proto.RoleRelay, q.flags&proto.FlagEdge != 0 || q.role == proto.RoleRelay
+	if pe != qe {
+		return pe
+	}
+	return p.uploadKbps > q.uploadKbps
+}
+
+// request asks p for the rest of s.
+func (p *Peer) request(s *segment) {
+	if s.buf == nil {
+		s.buf = make([]byte, s.info.Size)
+		s.got = 0
+	}
+	id := p.nextID
+	p.nextID++
+	p.out[id] = s
+	s.from, s.reqID = p, id
+	p.send(proto.Request{RequestID: id, Seq: s.info.Seq, Hash8: s.hash8, Offset: s.got, Length: s.info.Size - s.got})
+}
+
+// cancel withdraws p's request for s.
+func (p *Peer) cancel(s *segment) {
+	if s.from != p {
+		return
+	}
+	delete(p.out, s.reqID)
+	s.from = nil
+	p.send(proto.Cancel{RequestID: s.reqID})
+}
+
+var errProtocol = errors.New("protocol error")
+
+// Receive handles one message from p's link.
+func (e *Engine) Receive(p *Peer, b []byte) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if p.closed || e.closed {
+		return
+	}
+	m, err := proto.Parse(b)
+	if errors.Is(err, proto.ErrUnknownType) && p.helloRecv {
+		return // a later version's message: ignore it
+	}
+	if err != nil {
+		e.protocolError(p, err.Error())
+		return
+	}
+	if !p.helloRecv && m.Type() != proto.TypeHello {
+		e.protocolError(p, "first message is "+m.Type().String()+", not HELLO")
+		return
+	}
+	if err := e.handle(p, m); err != nil {
+		e.protocolError(p, err.Error())
+	}
+}
+
+func (e *Engine) protocolError(p *Peer, why string) {
+	e.stats.ProtocolDrops++
+	e.cfg.Logger.Info("peer broke the protocol; dropped", "peer", p.name, "why", why)
+	e.dropLocked(p, proto.ByeProtocolError, why)
+	if e.cfg.OnBadPeer != nil {
+		e.cfg.OnBadPeer(p, why)
+	}
+}
+
+func (e *Engine) handle(p *Peer, m proto.Message) error {
+	switch m := m.(type) {
+	case proto.Hello:
+		if p.helloRecv {
+			return fmt.Errorf("%w: second HELLO", errProtocol)
+		}
+		if m.Swarm != e.cfg.Swarm {
+			e.dropLocked(p, proto.ByeWrongSwarm, "HELLO names swarm "+m.Swarm.String())
+			return nil
+		}
+		p.helloRecv = true
+		p.role, p.flags, p.uploadKbps = m.Role, m.Flags, m.UploadKbps
+		for _, sg := range m.Segments {
+			p.has[sg.Seq] = sg.Hash8
+		}
+		p.trimHas()
+		for _, sg := range m.Segments {
+			if s := e.segs[sg.Seq]; s != nil && s.hash8 == sg.Hash8 {
+				e.want(s)
+			}
+		}
+	case proto.Have:
+		p.has[m.Seq] = m.Hash8
+		p.trimHas()
+		if s := e.segs[m.Seq]; s != nil && s.hash8 == m.Hash8 && s.info.Size == m.Size {
+			e.want(s)
+		}
+	case proto.Status:
+		p.flags, p.uploadKbps = m.Flags, m.UploadKbps
+	case proto.Request:
+		return e.serve(p, m)
+	case proto.Data:
+		return e.data(p, m)
+	case proto.Cancel:
+		for i := range p.in {
+			if p.in[i].id == m.RequestID {
+				p.in[i].cancelled = true
+			}
+		}
+	case proto.Absent:
+		s := p.out[m.RequestID]
+		if s == nil {
+			return nil // cancelled meanwhile
+		}
+		delete(p.out, m.RequestID)
+		s.from = nil
+		delete(p.has, s.info.Seq)
+		if m.Reason == proto.AbsentBusy {
+			p.busyUntil = e.cfg.Clock.Now().Add(time.Second)
+		}
+		e.want(s)
+	case proto.Bye:
+		e.removeLocked(p)
+	case proto.Ping:
+		p.send(proto.Pong(m))
+	case proto.Pong:
+	}
+	return nil
+}
+
+// trimHas bounds what the engine remembers of a peer's segments.
+func (p *Peer) trimHas() {
+	limit := proto.MaxHelloSegments + p.e.cfg.Keep + 16
+	if len(p.has) <= limit {
+		return
+	}
+	var seqs []uint32
+	for seq := range p.has {
+		seqs = append(seqs, seq)
+	}
+	sortSeqs(seqs)
+	for _, seq := range seqs[:len(seqs)-limit] {
+		delete(p.has, seq)
+	}
+}
+
+// serve queues the other peer's request, or answers ABSENT.
+func (e *Engine) serve(p *Peer, m proto.Request) error {
+	for _, r := range p.in {
+		if r.id == m.RequestID && !r.cancelled {
+			return fmt.Errorf("%w: request %d is outstanding already", errProtocol, m.RequestID)
+		}
+	}
+	s := e.segs[m.Seq]
+	switch {
+	case e.cfg.NoUpload || len(p.in) >= proto.MaxOutstanding:
+		p.send(proto.Absent{RequestID: m.RequestID, Reason: proto.AbsentBusy})
+	case s == nil || s.hash8 != m.Hash8 || s.data == nil:
+		p.send(proto.Absent{RequestID: m.RequestID, Reason: proto.AbsentNotHere})
+	case uint64(m.Offset)+uint64(m.Length) > uint64(len(s.data)):
+		p.send(proto.Absent{RequestID: m.RequestID, Reason: proto.AbsentBadRange})
+	default:
+		p.in = append(p.in, serving{id: m.RequestID, data: s.data, next: m.Offset, end: m.Offset + m.Length})
+		e.pump(p)
+	}
+	return nil
+}
+
+// Pump resumes sending to p; the link calls it when its buffered amount
+// falls low.
+func (e *Engine) Pump(p *Peer) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.pump(p)
+}
+
+// pump sends DATA while the link's buffer is below the high-water mark. If
+// it stops for the buffer, a timer tries again (links that call Pump
+// resume sooner).
+func (e *Engine) pump(p *Peer) {
+	for len(p.in) > 0 && !p.closed {
+		r := &p.in[0]
+		if r.cancelled || r.next >= r.end {
+			p.in[0] = serving{}
+			p.in = p.in[1:]
+			continue
+		}
+		if p.link.BufferedAmount() >= e.cfg.HighWater {
+			e.cfg.Clock.AfterFunc(20*time.Millisecond, func() { e.Pump(p) })
+			return
+		}
+		n := min(uint32(e.cfg.Chunk), r.end-r.next)
+		payload := r.data[r.next : r.next+n]
+		p.send(proto.Data{RequestID: r.id, Offset: r.next, Payload: payload})
+		r.next += n
+		e.stats.BytesUp += int64(n)
+	}
+	if len(p.in) == 0 {
+		p.in = nil
+	}
+}
+
+// data takes the bytes of one of our requests.
+func (e *Engine) data(p *Peer, m proto.Data) error {
+	s := p.out[m.RequestID]
+	if s == nil || len(m.Payload) == 0 {
+		return nil // cancelled meanwhile, or empty
+	}
+	if m.Offset != s.got || uint64(m.Offset)+uint64(len(m.Payload)) > uint64(s.info.Size) {
+		return fmt.Errorf("%w: DATA at %d+%d, expected %d of %d", errProtocol, m.Offset, len(m.Payload), s.got, s.info.Size)
+	}
+	copy(s.buf[s.got:], m.Payload)
+	s.got += uint32(len(m.Payload))
+	if s.got < s.info.Size {
+		return nil
+	}
+	delete(p.out, m.RequestID)
+	s.from = nil
+	b := s.buf
+	if sha256.Sum256(b) != s.info.SHA256 {
+		e.stats.BadData++
+		s.buf, s.got = nil, 0
+		why := fmt.Sprintf("segment %d failed verification", s.info.Seq)
+		e.cfg.Logger.Warn("peer sent bad data; dropped", "peer", p.name, "seq", s.info.Seq)
+		e.dropLocked(p, proto.ByeBadData, why)
+		if e.cfg.OnBadPeer != nil {
+			e.cfg.OnBadPeer(p, why)
+		}
+		e.want(s)
+		return nil
+	}
+	e.stats.BytesP2P += int64(len(b))
+	e.stats.SegmentsP2P++
+	e.complete(s, b, SourcePeer)
+	return nil
+}
