@@ -140,17 +140,16 @@ type Stats struct {
 type Engine struct {
 	cfg Config
 
-	mu       sync.Mutex
-	segs     map[uint32]*segment
-	window   []uint32 // the playlist's sequence numbers, oldest first
-	newest   uint32
-	hasAny   bool
-	peers    map[*Peer]struct{}
-	edge     bool
-	rank     int
-	stats    Stats
-	closed   bool
-	pumpWait bool
+	mu     sync.Mutex
+	segs   map[uint32]*segment
+	window []uint32 // the playlist's sequence numbers, oldest first
+	newest uint32
+	hasAny bool
+	peers  map[*Peer]struct{}
+	edge   bool
+	rank   int
+	stats  Stats
+	closed bool
 }
 
 // segment is one segment the engine knows of.
