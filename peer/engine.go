@@ -53,7 +53,8 @@ type Link interface {
 }
 
 // Fetcher fetches a segment over HTTP. It calls done exactly once, from any
-// goroutine, with the body or an error.
+// goroutine (it may block: the engine calls it through the Clock), with the
+// body or an error.
 type Fetcher func(seg SegmentInfo, done func(b []byte, err error))
 
 // Config configures an [Engine]. Zero fields take the stated defaults.
@@ -85,6 +86,9 @@ type Config struct {
 	// HTTPMargin is how long before a player's deadline the engine gives
 	// up on peers and fetches over HTTP. If zero, 1.5 s.
 	HTTPMargin time.Duration
+	// OnSegment, if set, is told of every segment the engine completes
+	// (verified), and where from; it runs on a goroutine of the Clock.
+	OnSegment func(seq uint32, src Source)
 	// OnBadPeer is told of a peer that sent bytes failing verification
 	// (or broke the protocol); the engine has dropped it. May be nil.
 	OnBadPeer func(p *Peer, why string)
@@ -385,12 +389,7 @@ func (e *Engine) Get(ctx context.Context, seq uint32, deadline time.Time) ([]byt
 		e.mu.Unlock()
 		return s.data, s.source, nil
 	}
-	if !deadline.IsZero() && (s.deadline.IsZero() || deadline.Before(s.deadline)) {
-		s.deadline = deadline
-		if !s.httpBusy {
-			e.setTimer(s, deadline.Sub(e.cfg.Clock.Now())-e.cfg.HTTPMargin)
-		}
-	}
+	e.wantBy(s, deadline)
 	w := make(chan struct{})
 	s.waiters = append(s.waiters, w)
 	e.mu.Unlock()
@@ -407,6 +406,42 @@ func (e *Engine) Get(ctx context.Context, seq uint32, deadline time.Time) ([]byt
 	return s.data, s.source, nil
 }
 
+// Want tells the engine that a player needs segment seq by deadline,
+// without waiting for it (see [Engine.Get]; Config.OnSegment tells when it
+// arrives). It reports whether the segment is in the engine.
+func (e *Engine) Want(seq uint32, deadline time.Time) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.segs[seq]
+	if s == nil {
+		return false
+	}
+	e.wantBy(s, deadline)
+	return true
+}
+
+// Has returns where the segment came from, if the engine has it.
+func (e *Engine) Has(seq uint32) (Source, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if s := e.segs[seq]; s != nil && s.data != nil {
+		return s.source, true
+	}
+	return SourceNone, false
+}
+
+// wantBy moves s's HTTP fallback before deadline if it is earlier than the
+// one known.
+func (e *Engine) wantBy(s *segment, deadline time.Time) {
+	if s.data != nil || deadline.IsZero() || (!s.deadline.IsZero() && !deadline.Before(s.deadline)) {
+		return
+	}
+	s.deadline = deadline
+	if !s.httpBusy {
+		e.setTimer(s, deadline.Sub(e.cfg.Clock.Now())-e.cfg.HTTPMargin)
+	}
+}
+
 // startHTTP fetches s over HTTP.
 func (e *Engine) startHTTP(s *segment) {
 	if s.httpBusy || s.data != nil {
@@ -414,7 +449,14 @@ func (e *Engine) startHTTP(s *segment) {
 	}
 	s.httpBusy = true
 	info := s.info
-	go e.cfg.Fetch(info, func(b []byte, err error) {
+	// Through the clock, not a goroutine of ours: a simulation then runs
+	// the fetch as one of its events.
+	e.cfg.Clock.AfterFunc(0, func() { e.cfg.Fetch(info, e.fetched(s, info)) })
+}
+
+// fetched returns the completion of an HTTP fetch of s.
+func (e *Engine) fetched(s *segment, info SegmentInfo) func([]byte, error) {
+	return func(b []byte, err error) {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		s.httpBusy = false
@@ -435,7 +477,7 @@ func (e *Engine) startHTTP(s *segment) {
 		}
 		e.stats.SegmentsHTTP++
 		e.complete(s, b, SourceHTTP)
-	})
+	}
 }
 
 // complete stores verified bytes, tells the peers and wakes the waiters.
@@ -455,6 +497,10 @@ func (e *Engine) complete(s *segment, b []byte, src Source) {
 		}
 	}
 	s.wake()
+	if f := e.cfg.OnSegment; f != nil {
+		seq := s.info.Seq
+		e.cfg.Clock.AfterFunc(0, func() { f(seq, src) })
+	}
 }
 
 // want asks a peer for s if one has it and the engine needs it.
