@@ -525,3 +525,11 @@ func (e *Engine) want(s *segment) {
 // seqAfter reports whether a comes after b in sequence-number order
 // (modulo 2³²).
 func seqAfter(a, b uint32) bool { return int32(a-b) > 0 }
+
+// SwarmFor returns the swarm (the tracker's info_hash) of a stream: the
+// first 20 bytes of SHA-256("fusioncast:" + stream name). Browser and Go
+// peers of one stream compute the same one (docs/protocol.md, "Swarms").
+func SwarmFor(stream string) proto.SwarmID {
+	sum := sha256.Sum256([]byte("fusioncast:" + stream))
+	return proto.SwarmID(sum[:20])
+}

@@ -334,3 +334,12 @@ func TestHelloRules(t *testing.T) {
 		})
 	}
 }
+
+// The swarm of a stream is fixed by docs/protocol.md; the browser computes
+// the same bytes.
+func TestSwarmFor(t *testing.T) {
+	// printf 'fusioncast:demo' | sha256sum | cut -c1-40
+	if got := SwarmFor("demo").String(); got != "116adb59cb65023987f145d0d6f5194eb3f2a9fd" {
+		t.Errorf("SwarmFor(demo) = %s", got)
+	}
+}
