@@ -284,7 +284,7 @@ func (e *Engine) SetPlaylist(window []SegmentInfo) {
 		if isNew {
 			e.newest, e.hasAny = info.Seq, true
 		}
-		e.schedule(s, isNew)
+		e.schedule(s, isNew && info.Seq == window[len(window)-1].Seq)
 	}
 	// Segments that left the window stay servable for Keep more.
 	var old []uint32
@@ -301,21 +301,22 @@ func (e *Engine) SetPlaylist(window []SegmentInfo) {
 	}
 }
 
-// schedule decides how a segment new to the engine will be fetched.
+// schedule decides how a segment new to the engine will be fetched. The
+// newest segment of a running stream follows the edge rules; older ones
+// (the window an engine sees when it joins) are only asked of peers that
+// have them, and fetched over HTTP only once a player wants them.
 func (e *Engine) schedule(s *segment, newest bool) {
 	switch {
-	case e.edge && e.rank == 0 && newest:
+	case !newest:
+	case e.edge && e.rank == 0:
 		e.startHTTP(s)
 		return
-	case e.edge && newest:
+	case e.edge:
 		e.setTimer(s, time.Duration(e.rank)*e.cfg.EdgeStagger)
 	default:
 		wait := e.cfg.PeerWait
 		if wait <= 0 {
 			wait = max(s.info.Duration, time.Second)
-		}
-		if !newest {
-			wait = 0 // joined late: the older segments are needed soon
 		}
 		e.setTimer(s, wait)
 	}

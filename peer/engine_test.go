@@ -343,3 +343,27 @@ func TestSwarmFor(t *testing.T) {
 		t.Errorf("SwarmFor(demo) = %s", got)
 	}
 }
+
+// An engine that joins a running stream fetches over HTTP only what its
+// player asks for, not the whole window it sees at first.
+func TestLateJoinerFetchesOnlyWhatIsWanted(t *testing.T) {
+	o := newOrigin(10 * time.Millisecond)
+	st := &stream{o: o, size: 10_000, dur: 300 * time.Millisecond}
+	for range 6 {
+		st.publish()
+	}
+	e := newEngine(t, o, func(c *Config) { c.HTTPMargin = 200 * time.Millisecond })
+	e.SetPlaylist(append([]SegmentInfo(nil), st.window...))
+	newest := st.window[len(st.window)-1]
+	if _, src, err := e.Get(context.Background(), newest.Seq, time.Now().Add(500*time.Millisecond)); err != nil || src != SourceHTTP {
+		t.Fatalf("newest segment: %v %v", src, err)
+	}
+	time.Sleep(4 * time.Second) // past PeerWait (3 s in tests)
+	total := 0
+	for _, info := range st.window {
+		total += o.count(info.Seq)
+	}
+	if total != 1 {
+		t.Fatalf("the origin sent %d segments, want 1 (only the one the player asked for)", total)
+	}
+}
