@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"fusioncast/internal/hls"
+	"fusioncast/peer"
 )
 
 // Errors returned by [Run].
@@ -38,6 +40,15 @@ type Config struct {
 	LiveSyncSegments int
 	// Logger receives per-viewer problems at debug level. If nil, discarded.
 	Logger *slog.Logger
+	// Peer, if set, is the peer engine the viewer gets its segments from
+	// (from other peers, or over HTTP when they cannot deliver in time).
+	// The viewer polls the playlist on its own goroutine, gives the engine
+	// each window, and asks it for each segment with the time the playhead
+	// will reach it. If nil, segments are fetched over HTTP.
+	Peer *peer.Engine
+	// StartupBudget is how long after joining the first segment may take
+	// when fetched through Peer. If zero, 2 s.
+	StartupBudget time.Duration
 }
 
 // Stats is what one viewer saw.
@@ -158,8 +169,15 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.StartupBudget <= 0 {
+		cfg.StartupBudget = 2 * time.Second
+	}
 	v := &viewer{cfg: cfg, base: u, stats: Stats{Fetched: make(map[uint64]int64)}}
-	v.run(ctx)
+	if cfg.Peer != nil {
+		v.runPeer(ctx)
+	} else {
+		v.run(ctx)
+	}
 	return v.stats, nil
 }
 
@@ -201,6 +219,11 @@ func (v *viewer) run(ctx context.Context) {
 		}
 		break
 	}
+	v.finish(pl)
+}
+
+// finish closes the stats at the end of the run; pl is the last playlist.
+func (v *viewer) finish(pl *hls.MediaPlaylist) {
 	now := time.Now()
 	ph := v.player.finish(now)
 	v.stats.Stalls, v.stats.StallTime = v.player.stalls, v.player.stallTime
@@ -265,11 +288,27 @@ func (v *viewer) fetchReady(ctx context.Context, pl *hls.MediaPlaylist) bool {
 		v.nextSeq++
 		return false
 	}
-	data, err := v.get(ctx, v.base.ResolveReference(ref).String(), maxSegmentBytes)
-	if err != nil {
-		return false
+	var data []byte
+	if v.cfg.Peer != nil {
+		var src peer.Source
+		if data, src, err = v.cfg.Peer.Get(ctx, uint32(s.Seq), v.deadline(time.Now())); err != nil {
+			if ctx.Err() == nil {
+				v.stats.Errors++
+				v.cfg.Logger.Debug("segment not delivered", "seq", s.Seq, "err", err)
+			}
+			return false
+		}
+		if src == peer.SourcePeer {
+			v.stats.Bytes.P2P += int64(len(data))
+		} else {
+			v.stats.Bytes.HTTP += int64(len(data))
+		}
+	} else {
+		if data, err = v.get(ctx, v.base.ResolveReference(ref).String(), maxSegmentBytes); err != nil {
+			return false
+		}
+		v.stats.Bytes.HTTP += int64(len(data))
 	}
-	v.stats.Bytes.HTTP += int64(len(data))
 	if s.HasDigest && (sha256.Sum256(data) != s.SHA256 || int64(len(data)) != s.Size) {
 		v.stats.VerifyFailures++
 		v.cfg.Logger.Debug("segment failed verification", "seq", s.Seq, "uri", s.URI)
@@ -338,4 +377,108 @@ func (v *viewer) getOnce(ctx context.Context, u string, limit int64) ([]byte, er
 		return nil, fmt.Errorf("GET %s: more than %d bytes", u, limit)
 	}
 	return b, nil
+}
+
+// deadline is when the playhead will reach the start of the next segment
+// to fetch: the engine must deliver it by then.
+func (v *viewer) deadline(now time.Time) time.Time {
+	if !v.player.started {
+		return now.Add(v.cfg.StartupBudget)
+	}
+	return v.player.wallAnchor.Add(v.mediaEnd - v.player.mediaAnchor)
+}
+
+// runPeer is run with a peer engine: a goroutine polls the playlist and
+// feeds the engine, so that it learns of new segments (to fetch, announce
+// and serve them) while the player waits for one.
+func (v *viewer) runPeer(ctx context.Context) {
+	joined := time.Now()
+	var (
+		mu     sync.Mutex
+		latest *hls.MediaPlaylist
+		wg     sync.WaitGroup
+	)
+	changed := make(chan struct{}, 1)
+	pollCtx, stop := context.WithCancel(ctx)
+	poller := &viewer{cfg: v.cfg, base: v.base} // its own counters
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			pl, err := poller.fetchPlaylist(pollCtx)
+			poll := 500 * time.Millisecond
+			if err == nil {
+				v.cfg.Peer.SetPlaylist(windowOf(v.base, pl))
+				mu.Lock()
+				latest = pl
+				mu.Unlock()
+				select {
+				case changed <- struct{}{}:
+				default:
+				}
+				if pl.TargetDuration > 0 {
+					poll = pl.TargetDuration / 2
+				}
+			}
+			select {
+			case <-pollCtx.Done():
+				return
+			case <-time.After(poll):
+			}
+		}
+	}()
+	for ctx.Err() == nil {
+		mu.Lock()
+		pl := latest
+		mu.Unlock()
+		if pl != nil && v.fetchReady(ctx, pl) {
+			if !v.stats.Started && v.player.started {
+				v.stats.Started, v.stats.Startup = true, time.Since(joined)
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-changed:
+		}
+	}
+	stop()
+	wg.Wait()
+	v.stats.PlaylistBytes += poller.stats.PlaylistBytes
+	v.stats.Errors += poller.stats.Errors
+	mu.Lock()
+	pl := latest
+	mu.Unlock()
+	v.finish(pl)
+}
+
+// windowOf converts a playlist's segments for the peer engine; segments
+// without a digest (or a sequence number past 2³²) cannot be shared and are
+// left out, so the engine never fetches them.
+func windowOf(base *url.URL, pl *hls.MediaPlaylist) []peer.SegmentInfo {
+	w := make([]peer.SegmentInfo, 0, len(pl.Segments))
+	for _, sg := range pl.Segments {
+		if !sg.HasDigest || sg.Seq >= 1<<32 || sg.Size <= 0 || sg.Size >= 1<<32 {
+			continue
+		}
+		ref, err := url.Parse(sg.URI)
+		if err != nil {
+			continue
+		}
+		w = append(w, peer.SegmentInfo{Seq: uint32(sg.Seq), Size: uint32(sg.Size), SHA256: sg.SHA256,
+			URL: base.ResolveReference(ref).String(), Duration: sg.Duration})
+	}
+	return w
+}
+
+// Fetcher returns the HTTP fetch of a peer engine (peer.Config.Fetch): a
+// GET of the segment's URL with client, bounded by ctx.
+func Fetcher(ctx context.Context, client *http.Client) peer.Fetcher {
+	if client == nil {
+		client = http.DefaultClient
+	}
+	v := &viewer{cfg: Config{Client: client, Logger: slog.New(slog.DiscardHandler)}}
+	return func(seg peer.SegmentInfo, done func([]byte, error)) {
+		done(v.getOnce(ctx, seg.URL, maxSegmentBytes))
+	}
 }

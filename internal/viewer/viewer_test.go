@@ -6,10 +6,12 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"fusioncast/origin"
+	"fusioncast/peer"
 )
 
 func TestPlayerModel(t *testing.T) {
@@ -151,5 +153,54 @@ func TestViewerBadURL(t *testing.T) {
 		if _, err := Run(context.Background(), Config{PlaylistURL: u}); !errors.Is(err, ErrBadURL) {
 			t.Errorf("%q: %v", u, err)
 		}
+	}
+}
+
+// Viewers with peer engines linked to each other: the edge fetcher takes
+// segments from the origin, the others mostly from it, all verified and
+// played.
+func TestViewersWithPeerEngines(t *testing.T) {
+	url := startDemo(t, time.Second, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Second)
+	defer cancel()
+	const n = 3
+	engines := make([]*peer.Engine, n)
+	for i := range engines {
+		e, err := peer.New(peer.Config{Swarm: peer.SwarmFor("demo"), Fetch: Fetcher(ctx, nil), HTTPMargin: 700 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		engines[i] = e
+	}
+	engines[0].SetEdge(true, 0)
+	peer.Pipe(engines[0], engines[1], 0)
+	peer.Pipe(engines[1], engines[2], 0)
+	peer.Pipe(engines[0], engines[2], 0)
+	stats := make([]Stats, n)
+	var wg sync.WaitGroup
+	for i := range engines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := Run(ctx, Config{PlaylistURL: url, Peer: engines[i]})
+			if err != nil {
+				t.Error(err)
+			}
+			stats[i] = s
+		}()
+	}
+	wg.Wait()
+	for i, s := range stats {
+		t.Logf("viewer %d: %d played, bytes %+v, stalls %d, errors %d", i, s.SegmentsPlayed, s.Bytes, s.Stalls, s.Errors)
+		if !s.Started || s.SegmentsPlayed < 3 || s.VerifyFailures != 0 {
+			t.Errorf("viewer %d: %+v", i, s)
+		}
+		if i > 0 && s.Bytes.P2P < 2*s.Bytes.HTTP {
+			t.Errorf("viewer %d got %d bytes from peers and %d over HTTP; want mostly peers", i, s.Bytes.P2P, s.Bytes.HTTP)
+		}
+	}
+	if e := engines[0].Stats(); e.BytesUp == 0 {
+		t.Errorf("the edge fetcher served nothing: %+v", e)
 	}
 }
