@@ -2,10 +2,13 @@ package viewer
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"slices"
 	"sync"
 	"time"
+
+	"fusioncast/peer"
 )
 
 // LoadConfig configures [RunLoad]: N viewers of one stream in one process.
@@ -16,6 +19,10 @@ type LoadConfig struct {
 	// Ramp spreads the viewers' joins evenly over this time. If zero, all
 	// join at once.
 	Ramp time.Duration
+	// PeerFor, if set, gives viewer i its peer engine (see Config.Peer) when
+	// it joins; the engine is closed when the viewer leaves. An error keeps
+	// that viewer out of the run (counted as not started).
+	PeerFor func(ctx context.Context, i int) (*peer.Engine, error)
 }
 
 // Summary aggregates the viewers of a run. Its JSON form is the output of
@@ -55,6 +62,9 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (Summary, error) {
 		cfg.Viewer.Client = &http.Client{Transport: tr, Timeout: 30 * time.Second}
 		defer tr.CloseIdleConnections()
 	}
+	if cfg.Viewer.Logger == nil {
+		cfg.Viewer.Logger = slog.New(slog.DiscardHandler)
+	}
 	// Check the configuration once rather than N times.
 	if _, err := Run(canceled(), cfg.Viewer); err != nil {
 		return Summary{}, err
@@ -73,7 +83,17 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (Summary, error) {
 				case <-time.After(cfg.Ramp * time.Duration(i) / time.Duration(n)):
 				}
 			}
-			stats[i], _ = Run(ctx, cfg.Viewer)
+			vc := cfg.Viewer
+			if cfg.PeerFor != nil {
+				e, err := cfg.PeerFor(ctx, i)
+				if err != nil {
+					vc.Logger.Warn("viewer without a peer engine", "viewer", i, "err", err)
+					return
+				}
+				defer e.Close()
+				vc.Peer = e
+			}
+			stats[i], _ = Run(ctx, vc)
 		}()
 	}
 	wg.Wait()
