@@ -15,6 +15,10 @@ type metrics struct {
 	evicted   prometheus.CounterFunc
 	rejected  prometheus.CounterFunc
 	published *prometheus.CounterVec // stream
+	// publishedBytes and segEgress give origin copies per segment over any
+	// window: segEgress delta / publishedBytes delta.
+	publishedBytes *prometheus.CounterVec // stream
+	segEgress      *prometheus.CounterVec // stream
 }
 
 func newMetrics(lim func() *connLimiter) *metrics {
@@ -53,7 +57,15 @@ func newMetrics(lim func() *connLimiter) *metrics {
 		Name: "fusioncast_origin_segments_published_total",
 		Help: "Segments published, by stream.",
 	}, []string{"stream"})
-	m.reg.MustRegister(m.egress, m.requests, m.open, m.evicted, m.rejected, m.published,
+	m.publishedBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fusioncast_origin_published_bytes_total",
+		Help: "Bytes of the segments published, by stream.",
+	}, []string{"stream"})
+	m.segEgress = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fusioncast_origin_segment_egress_bytes_total",
+		Help: "Segment bytes the origin sent over HTTP, by stream (the part of the egress that is segments).",
+	}, []string{"stream"})
+	m.reg.MustRegister(m.egress, m.requests, m.open, m.evicted, m.rejected, m.published, m.publishedBytes, m.segEgress,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

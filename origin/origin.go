@@ -100,9 +100,10 @@ type Origin struct {
 }
 
 type entry struct {
-	st     *Stream
-	src    Source
-	egress prometheus.Counter // HTTP egress of this stream
+	st        *Stream
+	src       Source
+	egress    prometheus.Counter // HTTP egress of this stream
+	segEgress prometheus.Counter // the part of it that is segments
 }
 
 // New returns an origin with no streams.
@@ -134,8 +135,13 @@ func (o *Origin) AddStream(name string, src Source) (*Stream, error) {
 		return nil, fmt.Errorf("%w: %q", ErrStreamExists, name)
 	}
 	published := o.metrics.published.WithLabelValues(name)
-	st.onPublish = func(*Segment) { published.Inc() }
-	o.streams[name] = &entry{st: st, src: src, egress: o.metrics.egress.WithLabelValues(name, "http")}
+	pubBytes := o.metrics.publishedBytes.WithLabelValues(name)
+	st.onPublish = func(s *Segment) {
+		published.Inc()
+		pubBytes.Add(float64(len(s.Data)))
+	}
+	o.streams[name] = &entry{st: st, src: src, egress: o.metrics.egress.WithLabelValues(name, "http"),
+		segEgress: o.metrics.segEgress.WithLabelValues(name)}
 	return st, nil
 }
 
@@ -257,6 +263,9 @@ func (o *Origin) countRequests(h http.Handler) http.Handler {
 		h.ServeHTTP(rw, r)
 		if rw.egress != nil && rw.n > 0 {
 			rw.egress.Add(float64(rw.n))
+			if rw.segEgress != nil {
+				rw.segEgress.Add(float64(rw.n))
+			}
 		}
 		o.requestCounter(kindOf(r.URL.Path), rw.code).Inc()
 	})
@@ -374,6 +383,9 @@ func (o *Origin) serveSegment(w http.ResponseWriter, r *http.Request) {
 	h["Etag"] = seg.etag
 	h["Cache-Control"] = o.segCache
 	countEgress(w, e.egress)
+	if rw, ok := w.(*respWriter); ok {
+		rw.segEgress = e.segEgress
+	}
 	// The memory file can be gone if the segment just left the stream;
 	// then memory still has the bytes.
 	if seg.mem != nil && plainGet(r) && seg.mem.acquire() {
@@ -482,9 +494,10 @@ func flush(w http.ResponseWriter) error {
 // io.Copy.
 type respWriter struct {
 	http.ResponseWriter
-	code   int
-	n      int64
-	egress prometheus.Counter // where n goes, if the body is stream content
+	code      int
+	n         int64
+	egress    prometheus.Counter // where n goes, if the body is stream content
+	segEgress prometheus.Counter // and here too, if it is a segment
 }
 
 func (w *respWriter) WriteHeader(code int) {

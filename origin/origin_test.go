@@ -184,6 +184,8 @@ func TestMetricsCountEgress(t *testing.T) {
 		`fusioncast_origin_http_requests_total{code="200",kind="segment"} 3`,
 		`fusioncast_origin_http_requests_total{code="206",kind="segment"} 1`,
 		`fusioncast_origin_segments_published_total{stream="s"} 3`,
+		`fusioncast_origin_published_bytes_total{stream="s"} 3000`,
+		`fusioncast_origin_segment_egress_bytes_total{stream="s"} 3010`,
 		`fusioncast_origin_http_open_connections 0`,
 	} {
 		if !strings.Contains(m, want) {
