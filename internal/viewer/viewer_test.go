@@ -204,3 +204,24 @@ func TestViewersWithPeerEngines(t *testing.T) {
 		t.Errorf("the edge fetcher served nothing: %+v", e)
 	}
 }
+
+func TestOriginCounters(t *testing.T) {
+	u := startDemo(t, 250*time.Millisecond, nil)
+	base := strings.TrimSuffix(u, "/live/demo/index.m3u8")
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	s, err := Run(ctx, Config{PlaylistURL: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg, pub, err := OriginCounters(context.Background(), http.DefaultClient, base, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seg != float64(s.Bytes.HTTP) || pub < 20000 {
+		t.Fatalf("segment egress %v for %d bytes fetched, published %v", seg, s.Bytes.HTTP, pub)
+	}
+	if _, _, err := OriginCounters(context.Background(), http.DefaultClient, base, "nope"); err == nil {
+		t.Fatal("no error for an unknown stream")
+	}
+}
