@@ -52,7 +52,7 @@ func runBenchEgress(ctx context.Context, args []string, stdout, stderr io.Writer
 
 	var rows []egressRow
 	for _, n := range counts {
-		res, err := viewersRun(ctx, viewersFlags{n: n, origin: base, stream: "demo", duration: *duration, liveSyncSegments: 3}, stderr)
+		res, err := viewersRun(ctx, viewersFlags{n: n, origin: base, stream: "demo", duration: *duration, liveSyncSegments: 3, httpOnly: true}, stderr)
 		if err != nil {
 			return err
 		}

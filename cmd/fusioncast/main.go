@@ -30,9 +30,12 @@ var commands = map[string]command{
 		runBenchTracker},
 	"trackerload": {"load any WebTorrent websocket tracker: closed-loop announces with offers, answers",
 		runTrackerLoad},
+	"benchpeers": {"measure origin copies per segment, stalls and latency: N Go viewers as HTTP clients, then as peers",
+		runBenchPeers},
 	"benchserve": {"measure HTTP serving speed of the origin against nginx (bytes per CPU-second)", runBenchServe},
 	"benchegress": {"measure origin egress per segment for N viewers (the baseline the swarm flattens)",
 		runBenchEgress},
+	"simulate": {"run the peer engine for thousands of viewers on a simulated network, in virtual time", runSimulate},
 }
 
 // errUsage means the command line was wrong; the message was printed.

@@ -42,7 +42,10 @@ func TestBadFlagsAreClearErrors(t *testing.T) {
 		{[]string{"origin", "extra"}, `unexpected argument "extra"`},
 		{[]string{"viewers", "-n", "0"}, "-n 0 out of range"},
 		{[]string{"viewers", "--duration", "-1s"}, "--duration must be positive"},
-		{[]string{"viewers", "--origin", "ftp://x", "-n", "1", "--duration", "1s"}, "bad playlist URL"},
+		{[]string{"viewers", "--origin", "ftp://x", "-n", "1", "--duration", "1s", "--http-only"}, "bad playlist URL"},
+		{[]string{"viewers", "-n", "1", "--tracker", "http://x", "--duration", "1s"}, "not a ws:// or wss:// URL"},
+		{[]string{"viewers", "-n", "1", "--duration", "1s", "--warmup", "2s"}, "must be shorter than --duration"},
+		{[]string{"benchpeers", "--n", "0"}, "bad viewer count"},
 		{[]string{"benchegress", "--n", "1,x"}, `bad viewer count "x"`},
 	} {
 		out, errOut, err := runCmd(t, context.Background(), c.args...)
@@ -65,7 +68,7 @@ func TestDemoAndViewers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, _, err := runCmd(t, ctx, "viewers", "-n", "3", "--origin", base, "--duration", "3s", "--json")
+	out, _, err := runCmd(t, ctx, "viewers", "-n", "3", "--origin", base, "--http-only", "--duration", "3s", "--json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,4 +97,37 @@ func TestDemoAndViewers(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("origin did not stop")
 	}
+}
+
+// Viewers as peers through a tracker: the origin sends each segment about
+// once after the warm-up, and the viewers get bytes from each other.
+func TestViewersAsPeers(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := originFlags{addr: "127.0.0.1:0", stream: "demo", source: "demo", window: 6, maxConns: 100}
+	base, done, err := startOrigin(ctx, &f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	turl, tdone, err := startBenchTracker(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runCmd(t, ctx, "viewers", "-n", "3", "--origin", base, "--tracker", turl, "--duration", "14s", "--warmup", "6s", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res viewersResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if res.Started != 3 || res.VerifyFailures != 0 || res.Bytes.P2P == 0 {
+		t.Fatalf("summary: %s", out)
+	}
+	if res.SteadyCopiesPerSegment < 0.5 || res.SteadyCopiesPerSegment > 2 {
+		t.Errorf("%.2f origin copies per segment after the warm-up with 3 peers", res.SteadyCopiesPerSegment)
+	}
+	cancel()
+	<-done
+	<-tdone
 }
