@@ -73,8 +73,14 @@ type Config struct {
 	// Chunk is the payload of each DATA message. If zero, 16 KiB.
 	Chunk int
 	// HighWater bounds a link's buffered bytes: the engine sends DATA
-	// only below it. If zero, 1 MiB.
+	// only below it. If zero, 256 KiB.
 	HighWater uint64
+	// ServeWindow bounds the bytes of accepted requests not yet sent: a
+	// request beyond it is answered ABSENT busy (one is always accepted),
+	// so requesters go to holders with time to spare instead of sharing a
+	// slow one. If zero, half a second of UploadKbps, or 1 MiB when the
+	// upload is unknown.
+	ServeWindow uint64
 	// EdgeStagger: an edge fetcher of rank r (r ≥ 1, a backup) fetches a
 	// new segment over HTTP only if no peer has announced it r × EdgeStagger
 	// after it appeared. If zero, 1 s.
@@ -84,7 +90,8 @@ type Config struct {
 	// player has said when it needs it. If zero, one segment duration.
 	PeerWait time.Duration
 	// HTTPMargin is how long before a player's deadline the engine gives
-	// up on peers and fetches over HTTP. If zero, 1.5 s.
+	// up on peers and fetches over HTTP: at least this, and at least three
+	// times the HTTP fetches' recent average. If zero, 0.5 s.
 	HTTPMargin time.Duration
 	// OnSegment, if set, is told of every segment the engine completes
 	// (verified), and where from; it runs on a goroutine of the Clock.
@@ -109,13 +116,19 @@ func (c *Config) defaults() error {
 		c.Chunk = 16 << 10
 	}
 	if c.HighWater == 0 {
-		c.HighWater = 1 << 20
+		c.HighWater = 256 << 10
+	}
+	if c.ServeWindow == 0 {
+		c.ServeWindow = 1 << 20
+		if c.UploadKbps > 0 {
+			c.ServeWindow = max(uint64(c.UploadKbps)*1000/8/2, 64<<10)
+		}
 	}
 	if c.EdgeStagger <= 0 {
 		c.EdgeStagger = time.Second
 	}
 	if c.HTTPMargin <= 0 {
-		c.HTTPMargin = 1500 * time.Millisecond
+		c.HTTPMargin = 500 * time.Millisecond
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -154,6 +167,17 @@ type Engine struct {
 	rank   int
 	stats  Stats
 	closed bool
+
+	order     []serveRef    // accepted requests, served one after another
+	pumpTimer bool          // a retry of pump is scheduled
+	httpAvg   time.Duration // moving average of HTTP fetch times
+	nextPeer  uint64
+}
+
+// serveRef names an accepted request in the engine's serving order.
+type serveRef struct {
+	p  *Peer
+	id uint32
 }
 
 // segment is one segment the engine knows of.
@@ -176,6 +200,7 @@ type segment struct {
 	httpBusy bool
 	deadline time.Time // when a player needs it; zero if not asked
 	timer    Timer     // the next decision: HTTP fallback or backup edge fetch
+	timerAt  time.Time
 	waiters  []chan struct{}
 }
 
@@ -328,6 +353,7 @@ func (e *Engine) setTimer(s *segment, d time.Duration) {
 	if s.timer != nil {
 		s.timer.Stop()
 	}
+	s.timerAt = e.cfg.Clock.Now().Add(max(d, 0))
 	s.timer = e.cfg.Clock.AfterFunc(max(d, 0), func() {
 		e.mu.Lock()
 		defer e.mu.Unlock()
@@ -344,8 +370,9 @@ func (e *Engine) decide(s *segment) {
 	if s.data != nil || s.httpBusy {
 		return
 	}
-	if s.from != nil && !s.deadline.IsZero() && e.cfg.Clock.Now().Before(s.deadline.Add(-e.cfg.HTTPMargin)) {
-		return // a peer is on it and there is time
+	if at := s.deadline.Add(-e.margin()); s.from != nil && !s.deadline.IsZero() && e.cfg.Clock.Now().Before(at) {
+		e.setTimer(s, at.Sub(e.cfg.Clock.Now())) // a peer is on it and there is time
+		return
 	}
 	if s.from != nil && s.deadline.IsZero() {
 		// A peer is on it and no player waits yet: give it until the
@@ -438,9 +465,16 @@ func (e *Engine) wantBy(s *segment, deadline time.Time) {
 		return
 	}
 	s.deadline = deadline
-	if !s.httpBusy {
-		e.setTimer(s, deadline.Sub(e.cfg.Clock.Now())-e.cfg.HTTPMargin)
+	at := deadline.Add(-e.margin())
+	// Keep an earlier decision (a backup edge fetcher's stagger, say).
+	if !s.httpBusy && (s.timer == nil || at.Before(s.timerAt)) {
+		e.setTimer(s, at.Sub(e.cfg.Clock.Now()))
 	}
+}
+
+// margin is how long before a deadline to fall back to HTTP.
+func (e *Engine) margin() time.Duration {
+	return max(e.cfg.HTTPMargin, 3*e.httpAvg)
 }
 
 // startHTTP fetches s over HTTP.
@@ -452,16 +486,22 @@ func (e *Engine) startHTTP(s *segment) {
 	info := s.info
 	// Through the clock, not a goroutine of ours: a simulation then runs
 	// the fetch as one of its events.
-	e.cfg.Clock.AfterFunc(0, func() { e.cfg.Fetch(info, e.fetched(s, info)) })
+	start := e.cfg.Clock.Now()
+	e.cfg.Clock.AfterFunc(0, func() { e.cfg.Fetch(info, e.fetched(s, info, start)) })
 }
 
 // fetched returns the completion of an HTTP fetch of s.
-func (e *Engine) fetched(s *segment, info SegmentInfo) func([]byte, error) {
+func (e *Engine) fetched(s *segment, info SegmentInfo, start time.Time) func([]byte, error) {
 	return func(b []byte, err error) {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		s.httpBusy = false
 		if err == nil {
+			if d := e.cfg.Clock.Now().Sub(start); e.httpAvg == 0 {
+				e.httpAvg = d
+			} else {
+				e.httpAvg = (3*e.httpAvg + d) / 4
+			}
 			e.stats.BytesHTTP += int64(len(b)) // origin egress, even if a peer was faster
 		}
 		if e.closed || e.segs[info.Seq] != s || s.data != nil {

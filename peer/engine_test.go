@@ -224,6 +224,16 @@ func TestPeerLeavesMidTransfer(t *testing.T) {
 	if _, _, err := relay.Get(context.Background(), info.Seq, time.Now().Add(3*time.Second)); err != nil {
 		t.Fatal(err)
 	}
+	// Wait until the viewer has heard the edge's HAVE (its link is slow).
+	for {
+		viewer.mu.Lock()
+		_, heard := viewersEdge.has[info.Seq]
+		viewer.mu.Unlock()
+		if heard {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
 	viewer.SetPlaylist(append([]SegmentInfo(nil), st.window...))
 	connect(relay, viewer, 0)
 	p.want(info, time.Now().Add(3*st.dur))

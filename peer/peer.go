@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"fusioncast/peer/proto"
@@ -14,6 +15,7 @@ type Peer struct {
 	e    *Engine
 	link Link
 	name string // for logs and reports
+	n    uint64 // order of arrival: breaks ties between equal peers
 
 	helloSent, helloRecv bool
 	flags                proto.Flags
@@ -55,6 +57,8 @@ func (e *Engine) AddLink(name string, l Link) *Peer {
 		_ = l.Close()
 		return p
 	}
+	e.nextPeer++
+	p.n = e.nextPeer
 	e.peers[p] = struct{}{}
 	hello := proto.Hello{Version: proto.Version, Role: e.cfg.Role, Flags: e.flags(), UploadKbps: e.cfg.UploadKbps, Swarm: e.cfg.Swarm}
 	for _, seq := range e.heldNewest(proto.MaxHelloSegments) {
@@ -104,15 +108,19 @@ func (e *Engine) removeLocked(p *Peer) {
 	p.closed = true
 	delete(e.peers, p)
 	_ = p.link.Close()
-	for _, s := range p.out {
+	ids := make([]uint32, 0, len(p.out))
+	for id, s := range p.out {
 		s.from = nil
+		ids = append(ids, id)
 	}
+	slices.Sort(ids)
 	out := p.out
 	p.out = map[uint32]*segment{}
 	p.in = nil
-	for _, s := range out {
-		e.want(s) // resume from another peer; the timer still guards the deadline
+	for _, id := range ids {
+		e.want(out[id]) // resume from another peer; the timer still guards the deadline
 	}
+	e.pump()
 }
 
 // dropLocked sends BYE and removes the peer.
@@ -148,7 +156,10 @@ func (p *Peer) better(q *Peer) bool {
 	if pe != qe {
 		return pe
 	}
-	return p.uploadKbps > q.uploadKbps
+	if p.uploadKbps != q.uploadKbps {
+		return p.uploadKbps > q.uploadKbps
+	}
+	return p.n < q.n
 }
 
 // request asks p for the rest of s.
@@ -248,6 +259,7 @@ func (e *Engine) handle(p *Peer, m proto.Message) error {
 				p.in[i].cancelled = true
 			}
 		}
+		e.pump()
 	case proto.Absent:
 		s := p.out[m.RequestID]
 		if s == nil {
@@ -285,7 +297,8 @@ func (p *Peer) trimHas() {
 	}
 }
 
-// serve queues the other peer's request, or answers ABSENT.
+// serve accepts the other peer's request into the serving order, or
+// answers ABSENT.
 func (e *Engine) serve(p *Peer, m proto.Request) error {
 	for _, r := range p.in {
 		if r.id == m.RequestID && !r.cancelled {
@@ -300,45 +313,91 @@ func (e *Engine) serve(p *Peer, m proto.Request) error {
 		p.send(proto.Absent{RequestID: m.RequestID, Reason: proto.AbsentNotHere})
 	case uint64(m.Offset)+uint64(m.Length) > uint64(len(s.data)):
 		p.send(proto.Absent{RequestID: m.RequestID, Reason: proto.AbsentBadRange})
+	case len(e.order) > 0 && e.queued()+uint64(m.Length) > e.cfg.ServeWindow:
+		p.send(proto.Absent{RequestID: m.RequestID, Reason: proto.AbsentBusy})
 	default:
 		p.in = append(p.in, serving{id: m.RequestID, data: s.data, next: m.Offset, end: m.Offset + m.Length})
-		e.pump(p)
+		e.order = append(e.order, serveRef{p, m.RequestID})
+		e.pump()
 	}
 	return nil
 }
 
-// Pump resumes sending to p; the link calls it when its buffered amount
-// falls low.
-func (e *Engine) Pump(p *Peer) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.pump(p)
+// queued returns the bytes of accepted requests not yet sent.
+func (e *Engine) queued() uint64 {
+	var n uint64
+	for _, ref := range e.order {
+		if r := ref.p.find(ref.id); r != nil && !ref.p.closed {
+			n += uint64(r.end - r.next)
+		}
+	}
+	return n
 }
 
-// pump sends DATA while the link's buffer is below the high-water mark. If
-// it stops for the buffer, a timer tries again (links that call Pump
-// resume sooner).
-func (e *Engine) pump(p *Peer) {
-	for len(p.in) > 0 && !p.closed {
-		r := &p.in[0]
-		if r.cancelled || r.next >= r.end {
-			p.in[0] = serving{}
-			p.in = p.in[1:]
+// find returns p's request id while it is being served, or nil.
+func (p *Peer) find(id uint32) *serving {
+	for i := range p.in {
+		if r := &p.in[i]; r.id == id && !r.cancelled && r.next < r.end {
+			return r
+		}
+	}
+	return nil
+}
+
+// dropServed forgets p's finished and cancelled requests.
+func (p *Peer) dropServed() {
+	j := 0
+	for _, r := range p.in {
+		if !r.cancelled && r.next < r.end {
+			p.in[j] = r
+			j++
+		}
+	}
+	clear(p.in[j:])
+	p.in = p.in[:j]
+	if j == 0 {
+		p.in = nil
+	}
+}
+
+// Pump resumes sending; links call it when their buffered amount falls
+// low.
+func (e *Engine) Pump(*Peer) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.pumpTimer = false
+	e.pump()
+}
+
+// pump sends the DATA of the oldest accepted request, then of the next
+// one: one request at a time, so that each requester gets its segment as
+// fast as the upload allows instead of all of them sharing it. It stops
+// while the link's buffer is above the high-water mark; a timer tries again
+// (links that call Pump resume sooner).
+func (e *Engine) pump() {
+	for len(e.order) > 0 {
+		ref := e.order[0]
+		p := ref.p
+		r := p.find(ref.id)
+		if r == nil || p.closed {
+			e.order[0] = serveRef{}
+			e.order = e.order[1:]
+			p.dropServed()
 			continue
 		}
 		if p.link.BufferedAmount() >= e.cfg.HighWater {
-			e.cfg.Clock.AfterFunc(20*time.Millisecond, func() { e.Pump(p) })
+			if !e.pumpTimer {
+				e.pumpTimer = true
+				e.cfg.Clock.AfterFunc(20*time.Millisecond, func() { e.Pump(nil) })
+			}
 			return
 		}
 		n := min(uint32(e.cfg.Chunk), r.end-r.next)
-		payload := r.data[r.next : r.next+n]
-		p.send(proto.Data{RequestID: r.id, Offset: r.next, Payload: payload})
+		p.send(proto.Data{RequestID: r.id, Offset: r.next, Payload: r.data[r.next : r.next+n]})
 		r.next += n
 		e.stats.BytesUp += int64(n)
 	}
-	if len(p.in) == 0 {
-		p.in = nil
-	}
+	e.order = nil
 }
 
 // data takes the bytes of one of our requests.

@@ -17,7 +17,7 @@ import (
 // engineHighWater is the engine's default Config.HighWater: the network
 // tells an engine to Pump when a link it stopped on drains to a quarter
 // of it.
-const engineHighWater = 1 << 20
+const engineHighWater = 256 << 10
 
 // firstSeq is the sequence number of the first segment of the stream.
 const firstSeq = 1000
@@ -210,8 +210,10 @@ func (s *Sim) join() {
 	}
 	v.poll = s.rng.Int64N(int64(cfg.PollJitter))
 	e, err := peer.New(peer.Config{
-		Swarm:       s.swarm,
-		UploadKbps:  advertisedKbps(up, v.id),
+		Swarm:      s.swarm,
+		UploadKbps: uint32(min(up*1000, 1<<31)),
+		// Half a second of upload, in the real bytes the engine counts.
+		ServeWindow: uint64(max(up*1e6/8/2*float64(cfg.SegmentBytesReal)/float64(cfg.SegmentBytes), 1)),
 		NoUpload:    up < cfg.NoUploadBelow,
 		Fetch:       v.fetch,
 		Clock:       s.loop,
@@ -239,16 +241,6 @@ func (s *Sim) join() {
 		s.tracker.pair(v, cfg.Offers)
 		s.loop.at(s.loop.now+int64(cfg.AnnounceInterval), &announce{v})
 	}
-}
-
-// advertisedKbps is the upload a viewer's HELLO states. The engine
-// prefers, among equally loaded peers, the one stating more upload; Go's
-// map order decides between equal statements, which would make runs
-// differ. So the statement is the capacity in kbit/s times 16384 plus the
-// viewer's id, modulo 2¹⁴: the order is by capacity, then by id.
-func advertisedKbps(mbps float64, id int) uint32 {
-	kbps := min(uint32(mbps*1000), 1<<18-1)
-	return kbps<<14 | uint32(id)&(1<<14-1)
 }
 
 type announce struct{ v *viewer }
