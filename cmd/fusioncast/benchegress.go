@@ -33,13 +33,9 @@ func runBenchEgress(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	var counts []int
-	for _, s := range strings.Split(*ns, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 || n > 100000 {
-			return fmt.Errorf("bad viewer count %q in --n", s)
-		}
-		counts = append(counts, n)
+	counts, err := viewerCounts(*ns, 100000)
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -78,4 +74,17 @@ func runBenchEgress(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(stdout, "%7d %16d %14.2f %12.2f %9d %7.1fs\n", r.N, r.OriginEgressBytes, r.OriginCopiesPerSegment, r.EgressMbps, r.Stalls, float64(r.LatencyMsP50)/1000)
 	}
 	return nil
+}
+
+// viewerCounts parses the comma-separated viewer counts of --n.
+func viewerCounts(list string, most int) ([]int, error) {
+	var counts []int
+	for _, s := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 || n > most {
+			return nil, fmt.Errorf("bad viewer count %q in --n (1 to %d)", s, most)
+		}
+		counts = append(counts, n)
+	}
+	return counts, nil
 }

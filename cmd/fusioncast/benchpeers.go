@@ -7,8 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strconv"
-	"strings"
 	"time"
 
 	"fusioncast/tracker"
@@ -60,13 +58,9 @@ func runBenchPeers(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	var counts []int
-	for _, s := range strings.Split(*ns, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 || n > 1000 {
-			return fmt.Errorf("bad viewer count %q in --n (1 to 1000)", s)
-		}
-		counts = append(counts, n)
+	counts, err := viewerCounts(*ns, 1000)
+	if err != nil {
+		return err
 	}
 	if *warmup <= 0 || *measure <= 0 || *ramp < 0 || *ramp >= *warmup {
 		return fmt.Errorf("--warmup and --measure must be positive, --ramp shorter than --warmup")
