@@ -63,11 +63,7 @@ func TestBadFlagsAreClearErrors(t *testing.T) {
 func TestDemoAndViewers(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	f := originFlags{addr: "127.0.0.1:0", stream: "demo", source: "demo", window: 6, maxConns: 100}
-	base, done, err := startOrigin(ctx, &f, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	base, done := startTestDemo(ctx, t)
 	out, _, err := runCmd(t, ctx, "viewers", "-n", "3", "--origin", base, "--http-only", "--duration", "3s", "--json")
 	if err != nil {
 		t.Fatal(err)
@@ -104,11 +100,7 @@ func TestDemoAndViewers(t *testing.T) {
 func TestViewersAsPeers(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	f := originFlags{addr: "127.0.0.1:0", stream: "demo", source: "demo", window: 6, maxConns: 100}
-	base, done, err := startOrigin(ctx, &f, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	base, done := startTestDemo(ctx, t)
 	turl, tdone, err := startBenchTracker(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -130,4 +122,15 @@ func TestViewersAsPeers(t *testing.T) {
 	cancel()
 	<-done
 	<-tdone
+}
+
+// startTestDemo serves the demo stream on loopback until ctx ends.
+func startTestDemo(ctx context.Context, t *testing.T) (string, <-chan error) {
+	t.Helper()
+	f := originFlags{addr: "127.0.0.1:0", stream: "demo", source: "demo", window: 6, maxConns: 100}
+	base, done, err := startOrigin(ctx, &f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base, done
 }

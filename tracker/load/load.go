@@ -647,17 +647,17 @@ func (p *peer) run(r *runner) {
 	defer p.c.close()
 	p.r = r
 	p.announce()
-	if err := p.flush(r); err != nil {
-		if r.phase.Load() != phaseStop {
-			p.fail(&p.st.errs.Write, "write", err, true)
-		}
-		return
-	}
-	if !p.arm() {
-		return
-	}
 	onData := p.onData
 	for {
+		if err := p.flush(r); err != nil {
+			if r.phase.Load() != phaseStop {
+				p.fail(&p.st.errs.Write, "write", err, true)
+			}
+			return
+		}
+		if !p.arm() {
+			return
+		}
 		err := p.c.readLoop(onData)
 		if p.done || r.phase.Load() == phaseStop {
 			return
@@ -672,15 +672,6 @@ func (p *peer) run(r *runner) {
 			}
 		}
 		p.timers(r.now())
-		if err := p.flush(r); err != nil {
-			if r.phase.Load() != phaseStop {
-				p.fail(&p.st.errs.Write, "write", err, true)
-			}
-			return
-		}
-		if !p.arm() {
-			return
-		}
 	}
 }
 
