@@ -32,7 +32,8 @@
 //
 // The engine does not know WebRTC: it talks to [Link]s (peer/rtc provides
 // pion data channels; tests and `fusioncast simulate` provide simulated
-// ones) and reads time from a [Clock], so the same code runs in players and
-// in a simulation of thousands of viewers. HTTP fetches go through
-// Config.Fetch.
+// ones; [Pipe] links two engines in memory) and reads time from a [Clock],
+// so the same code runs in players and in a simulation of thousands of
+// viewers. HTTP fetches go through Config.Fetch. [SwarmFor] names a
+// stream's swarm.
 package peer

@@ -60,7 +60,7 @@ func runViewers(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.IntVar(&f.liveSyncSegments, "live-sync", 3, "start this many segments behind the live edge")
 	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON summary")
 	fs.BoolVar(&f.httpOnly, "http-only", false, "plain HTTP viewers, no peers (the baseline)")
-	fs.StringVar(&f.tracker, "tracker", "", "tracker URL (default: ws://ORIGIN-HOST:ORIGIN-PORT+1/announce, where fusioncast demo runs it)")
+	fs.StringVar(&f.tracker, "tracker", "", "tracker URL (default: ws://ORIGIN-HOST:ORIGIN-PORT+1/announce)")
 	fs.IntVar(&f.maxPeers, "max-peers", 0, "peer connections per viewer (default 20)")
 	fs.DurationVar(&f.warmup, "warmup", 0, "also report origin copies per segment from this long after the start (steady state)")
 	if err := parse(fs, args); err != nil {

@@ -13,6 +13,16 @@
 // stall: the playhead waits until the segment arrives. Segments that leave
 // the playlist before the viewer fetched them are skipped and counted.
 //
+// # Through a peer engine
+//
+// With [Config.Peer] set, the viewer gets its segments from a peer engine
+// (package fusioncast/peer) instead of fetching them itself: a goroutine
+// polls the playlist and gives the engine each window, and the viewer asks
+// the engine for each segment with the time its playhead will reach it, so
+// the engine can take it from peers or fall back to HTTP in time. Bytes
+// are counted by source. [LoadConfig.PeerFor] gives each of N viewers its
+// engine; [Fetcher] is the engine's HTTP fetch.
+//
 // # Running many
 //
 // [RunLoad] runs N viewers in one process sharing one HTTP client, and
