@@ -48,6 +48,9 @@ func TestIndex(t *testing.T) {
 		"<video",
 		"muted",
 		"autoplay",
+		`data-stat="peers"`,
+		`data-stat="uploaded"`,
+		`data-stat="edge"`,
 	} {
 		if !strings.Contains(html, want) {
 			t.Errorf("GET /: page does not contain %q", want)
@@ -62,6 +65,11 @@ func TestAssets(t *testing.T) {
 	}{
 		{"/static/player.js", "text/javascript; charset=utf-8", "no-cache", "window.fusioncastStats"},
 		{"/static/player.css", "text/css; charset=utf-8", "no-cache", ".stats"},
+		{"/static/proto.js", "text/javascript; charset=utf-8", "no-cache", "export function decode"},
+		{"/static/peer.js", "text/javascript; charset=utf-8", "no-cache", "export class Engine"},
+		{"/static/tracker-client.js", "text/javascript; charset=utf-8", "no-cache", "export class TrackerClient"},
+		{"/static/p2p.js", "text/javascript; charset=utf-8", "no-cache", "export async function startP2P"},
+		{"/static/playlist.js", "text/javascript; charset=utf-8", "no-cache", "export function parsePlaylist"},
 		{"/static/vendor/hls.js/hls.min.js", "text/javascript; charset=utf-8", "public, max-age=3600", "Hls"},
 		{"/static/vendor/hls.js/LICENSE", "text/plain; charset=utf-8", "public, max-age=3600", "Apache"},
 		{"/static/vendor/hls.js/VERSION", "text/plain; charset=utf-8", "public, max-age=3600", "1."},

@@ -2,18 +2,22 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
 	"fusioncast/internal/demomedia"
 	"fusioncast/origin"
+	"fusioncast/tracker"
 	"fusioncast/web"
 )
 
@@ -121,8 +125,10 @@ func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := originFlags{source: "demo"}
-	fs := newFlags("demo", "[--addr HOST:PORT]", stderr)
+	var trackerAddr string
+	fs := newFlags("demo", "[--addr HOST:PORT] [--tracker-addr HOST:PORT|off]", stderr)
 	f.register(fs, false)
+	fs.StringVar(&trackerAddr, "tracker-addr", "", `tracker listen address (default: the host of --addr, its port + 1); "off": no tracker, HTTP only`)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -130,17 +136,112 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	if trackerAddr == "" {
+		if trackerAddr, err = nextPort(f.addr); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	base, done, err := startOrigin(ctx, &f, logger)
 	if err != nil {
 		return err
 	}
-	page := base + "/"
-	if f.stream != "demo" {
-		page += "?stream=" + f.stream
+	var (
+		trackerURL  string
+		trackerDone <-chan error // nil without a tracker: never ready
+	)
+	if trackerAddr != "off" {
+		if trackerURL, trackerDone, err = startDemoTracker(ctx, trackerAddr, logger); err != nil {
+			cancel()
+			<-done
+			return err
+		}
 	}
-	fmt.Fprintf(stdout, "fusioncast demo is live.\n\n  open   %s\n  HLS    %s/live/%s/index.m3u8\n  stats  %s/metrics\n\nPress Ctrl-C to stop.\n",
-		page, base, f.stream, base)
-	return <-done
+	fmt.Fprint(stdout, demoBanner(base, f.stream, trackerURL))
+
+	// Run until ctx ends or either server stops; then stop both.
+	var err1, err2 error
+	select {
+	case err1 = <-done:
+		cancel()
+		if trackerDone != nil {
+			err2 = <-trackerDone
+		}
+	case err1 = <-trackerDone:
+		cancel()
+		err2 = <-done
+	}
+	return errors.Join(err1, err2)
+}
+
+// demoBanner is what `fusioncast demo` prints: the page to open (with the
+// tracker, so that tabs share segments), the playlist, the tracker and the
+// metrics.
+func demoBanner(base, stream, trackerURL string) string {
+	q := url.Values{}
+	if stream != "demo" {
+		q.Set("stream", stream)
+	}
+	page := base + "/"
+	if enc := q.Encode(); enc != "" {
+		page += "?" + enc
+	}
+	var b strings.Builder
+	b.WriteString("fusioncast demo is live.\n\n")
+	if trackerURL != "" {
+		// The tracker URL is left unescaped (":" and "/" are allowed in a
+		// query), so that it reads as what it is.
+		sep := "?"
+		if strings.Contains(page, "?") {
+			sep = "&"
+		}
+		page += sep + "tracker=" + trackerURL
+		fmt.Fprintf(&b, "  open     %s\n           (open it in several tabs: they share segments peer to peer)\n", page)
+	} else {
+		fmt.Fprintf(&b, "  open     %s\n", page)
+	}
+	fmt.Fprintf(&b, "  HLS      %s/live/%s/index.m3u8\n", base, stream)
+	if trackerURL != "" {
+		fmt.Fprintf(&b, "  tracker  %s\n", trackerURL)
+	}
+	fmt.Fprintf(&b, "  stats    %s/metrics\n\nPress Ctrl-C to stop.\n", base)
+	return b.String()
+}
+
+// nextPort returns addr with its port plus one (port 0 stays 0): where the
+// demo's tracker listens by default.
+func nextPort(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("--addr %q: %v", addr, err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65534 {
+		return "", fmt.Errorf("--addr %q: no port after it for the tracker; set --tracker-addr", addr)
+	}
+	if n > 0 {
+		n++
+	}
+	return net.JoinHostPort(host, strconv.Itoa(n)), nil
+}
+
+// startDemoTracker starts a tracker with the default configuration on addr
+// and returns its websocket URL and a channel that yields Run's result.
+func startDemoTracker(ctx context.Context, addr string, logger *slog.Logger) (string, <-chan error, error) {
+	s, err := tracker.New(tracker.Config{Logger: logger})
+	if err != nil {
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("tracker: listen on %s: %w", addr, err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Run(ctx, ln)
+	}()
+	return "ws://" + ln.Addr().String() + "/announce", done, nil
 }
 
 // tuneGC makes garbage collection rarer than Go's default unless GOGC is

@@ -4,6 +4,11 @@
 // [fusioncast/internal/netns] for why a namespace, and
 // [fusioncast/internal/browser] for the browser's flags).
 //
+// The peer-to-peer tests add the tracker: TestBrowsersShareSegments plays
+// the demo in four tabs that share segments over WebRTC data channels, and
+// TestBrowserAndGoPeers puts tabs and Go peers (package fusioncast/peer/join)
+// in one swarm, each serving the other (docs/browser-peer.md).
+//
 // These tests need root and Chromium. Without them they skip and say why;
 // with FUSIONCAST_REQUIRE_ALL=1 (set by CI) they fail instead.
 package e2e

@@ -17,11 +17,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"fusioncast/internal/browser"
-	"fusioncast/internal/demomedia"
 	"fusioncast/internal/netns"
 	"fusioncast/internal/testenv"
-	"fusioncast/origin"
-	"fusioncast/web"
 )
 
 // playerStats is the part of the page's window.fusioncastStats we check.
@@ -42,37 +39,11 @@ type playerStats struct {
 	MediaErrors    int      `json:"mediaErrors"`
 }
 
-// startDemoOrigin serves the demo stream and the page on loopback.
+// startDemoOrigin serves the demo stream and the page on loopback. 127.0.0.1
+// is a secure context for the page, so WebCrypto verifies every segment.
 func startDemoOrigin(t *testing.T) string {
 	t.Helper()
-	clips, err := origin.LoadClips(demomedia.FS(), "index.m3u8")
-	if err != nil {
-		t.Fatal(err)
-	}
-	demo, err := origin.NewDemo(clips, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := origin.New(origin.Config{Web: web.Handler()})
-	if _, err := o.AddStream("demo", demo); err != nil {
-		t.Fatal(err)
-	}
-	// 127.0.0.1 is a secure context for the page, so WebCrypto verifies
-	// every segment.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- o.Run(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("origin: %v", err)
-		}
-	})
-	return "http://" + ln.Addr().String()
+	return startOrigin(t, "demo")
 }
 
 func readStats(ctx context.Context) (playerStats, error) {

@@ -4,17 +4,33 @@
 // for automated browser tests.
 //
 // Query parameters:
-//   ?stream=NAME  play /live/NAME/index.m3u8 (default "demo")
-//   ?src=URL      play this playlist instead (absolute or relative URL)
+//   ?stream=NAME    play /live/NAME/index.m3u8 (default "demo")
+//   ?src=URL        play this playlist instead (absolute or relative URL); the
+//                   swarm is still the one of ?stream= when that is given
+//   ?tracker=URL    share segments with the other viewers of the stream, who
+//                   meet through this tracker (ws:// or wss://); without it
+//                   the page fetches everything over HTTP
+//   ?debug=1        log the peer engine's details to the console
+//
+// With a tracker, hls.js asks the peer engine (p2p.js, peer.js) for each
+// segment before any HTTP request: see fusioncastLoader below and
+// docs/browser-peer.md.
 //
 // Each segment in a fusioncast playlist is preceded by
 //   #EXT-X-FUSIONCAST-SEGMENT:SIZE=<bytes>,SHA256="<64 hex digits>"
 // hls.js ignores the tag but keeps it in frag.tagList as
 //   ['EXT-X-FUSIONCAST-SEGMENT', 'SIZE=...,SHA256="..."'].
 
+import { startP2P } from './p2p.js';
+import { parseSegmentTag, discontinuityRebaser, MAX_SEQ } from './playlist.js';
+
 const SEGMENT_TAG = 'EXT-X-FUSIONCAST-SEGMENT';
 const STREAM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const UPDATE_MS = 500;
+// Before playback starts, a segment the player asks for is due this long
+// after the request: peers get STARTUP_MS minus the engine's 1.5 s HTTP
+// margin to deliver it.
+const STARTUP_MS = 2500;
 
 // Playback statistics, updated in place; read them with
 // JSON.stringify(window.fusioncastStats).
@@ -36,6 +52,22 @@ const stats = {
   verified: 0, // segments whose SHA-256 matched the playlist
   verifyFailures: 0, // segments whose size or SHA-256 did not match
   unverified: 0, // segments without a fusioncast tag, or no WebCrypto available
+  // Peer to peer (zero and off without a tracker):
+  peers: 0, // open peer connections
+  uploaded: 0, // segment bytes sent to peers
+  edge: false, // the tracker named this viewer an edge fetcher
+  edgeRank: null, // its rank (0: primary), when it is one
+  p2p: {
+    tracker: '', // the tracker's URL
+    state: 'off', // off, connecting, connected, closed, unavailable
+    peerId: '', // this viewer's peer_id, hex
+    swarm: '', // the swarm (info_hash), hex
+    segmentsHTTP: 0, // segments the engine fetched over HTTP
+    segmentsP2P: 0, // segments it got from peers (or relays)
+    badPeers: 0, // peers dropped for sending bytes that failed verification
+    protocolDrops: 0, // peers dropped for breaking the protocol
+    httpErrors: 0, // failed HTTP fetches (including bad copies)
+  },
 };
 window.fusioncastStats = stats;
 
@@ -54,14 +86,39 @@ const ui = {
 function playlistURL() {
   const q = new URLSearchParams(location.search);
   const src = q.get('src');
+  const named = q.get('stream');
+  if (named !== null && !STREAM_NAME.test(named)) {
+    throw new Error(`invalid stream name ${JSON.stringify(named)}`);
+  }
   if (src) {
-    return { stream: '', src: new URL(src, location.href).href };
+    return { stream: named || '', src: new URL(src, location.href).href };
   }
-  const stream = q.get('stream') || 'demo';
-  if (!STREAM_NAME.test(stream)) {
-    throw new Error(`invalid stream name ${JSON.stringify(stream)}`);
-  }
+  const stream = named || 'demo';
   return { stream, src: `/live/${encodeURIComponent(stream)}/index.m3u8` };
+}
+
+// trackerURL returns the ?tracker= URL, '' without one.
+function trackerURL() {
+  const t = new URLSearchParams(location.search).get('tracker');
+  if (!t) return '';
+  let u;
+  try {
+    u = new URL(t);
+  } catch {
+    throw new Error(`invalid tracker URL ${JSON.stringify(t)}`);
+  }
+  if (u.protocol !== 'ws:' && u.protocol !== 'wss:') {
+    throw new Error(`the tracker URL must be ws:// or wss://, not ${JSON.stringify(t)}`);
+  }
+  return u.href;
+}
+
+const debug = new URLSearchParams(location.search).get('debug') === '1';
+
+function log(level, text) {
+  if (level === 'debug' && !debug) return;
+  const f = level === 'warn' ? console.warn : level === 'debug' ? console.debug : console.info;
+  f.call(console, `fusioncast: ${text}`);
 }
 
 // --- segment verification -----------------------------------------------
@@ -72,12 +129,7 @@ function segmentTag(frag) {
     if (t[0] !== SEGMENT_TAG || typeof t[1] !== 'string') {
       continue;
     }
-    const size = /(?:^|,)SIZE=(\d+)/.exec(t[1]);
-    const sum = /(?:^|,)SHA256="([0-9a-fA-F]{64})"/.exec(t[1]);
-    return {
-      size: size ? Number(size[1]) : null,
-      sha256: sum ? sum[1].toLowerCase() : null,
-    };
+    return parseSegmentTag(t[1]);
   }
   return null;
 }
@@ -152,6 +204,163 @@ function verifyingLoader(Base) {
           });
         },
       });
+    }
+  };
+}
+
+// --- playlists ----------------------------------------------------------------
+
+// rebaseLoader loads playlists with hls.js's loader and makes their
+// EXT-X-DISCONTINUITY-SEQUENCE small (see discontinuityRebaser: a large
+// one costs hls.js 1.7.4 about a second of CPU per reload).
+const rebaseDiscontinuities = discontinuityRebaser();
+
+function rebaseLoader(Base) {
+  return class RebaseLoader extends Base {
+    load(context, config, callbacks) {
+      super.load(context, config, {
+        ...callbacks,
+        onSuccess(response, loaderStats, ctx, networkDetails) {
+          if (typeof response.data === 'string') {
+            response = { ...response, data: rebaseDiscontinuities(response.data) };
+          }
+          callbacks.onSuccess(response, loaderStats, ctx, networkDetails);
+        },
+      });
+    }
+  };
+}
+
+// --- the peer engine as hls.js's fragment loader ----------------------------
+
+let p2p = null; // {engine, tracker, stats(), close()} when sharing with peers
+let p2pUsable = true; // false for streams fusioncast/1 cannot carry
+let httpPlainBytes = 0; // fragment bytes loaded by hls.js's own loader
+
+// segmentInfo returns what the engine needs to know of a fragment, from its
+// fusioncast tag, or null if it cannot be shared (no tag, no size).
+function segmentInfo(frag) {
+  const tag = segmentTag(frag);
+  if (!tag || !tag.sha256 || !(tag.size > 0) || !Number.isInteger(frag.sn) || frag.sn < 0 || frag.sn > MAX_SEQ) {
+    return null;
+  }
+  return {
+    seq: frag.sn,
+    size: tag.size,
+    sha256: tag.sha256,
+    url: frag.url,
+    durationMs: Math.round((frag.duration || 0) * 1000),
+  };
+}
+
+// onLevelLoaded gives the engine the playlist's window.
+function onLevelLoaded(details) {
+  if (!p2p || !p2pUsable || !details || !details.fragments) return;
+  const frags = details.fragments;
+  if (frags.some((f) => Number.isInteger(f.sn) && f.sn > MAX_SEQ)) {
+    p2pUsable = false;
+    log('warn', 'sequence numbers beyond 2^32: this stream is fetched over HTTP only');
+    return;
+  }
+  const window = [];
+  for (const f of frags) {
+    const info = segmentInfo(f);
+    if (info) window.push(info);
+  }
+  p2p.engine.setPlaylist(window);
+  if (details.url) p2p.setPlaylistURL(details.url, (details.targetduration || 0) * 1000);
+}
+
+// deadlineFor returns when the player will need frag, on the engine's
+// clock (performance.now()): when the playhead reaches its start.
+function deadlineFor(frag) {
+  const now = performance.now();
+  if (!started) return now + STARTUP_MS;
+  const rate = video.playbackRate > 0 ? video.playbackRate : 1;
+  const ahead = (frag.start - video.currentTime) / rate;
+  return now + Math.max(0, ahead) * 1000;
+}
+
+// fusioncastLoader is the fragment loader: whole fragments with a fusioncast
+// tag come from the peer engine (which asks peers first and fetches over
+// HTTP itself in time for the deadline); everything else, and every
+// fragment without a tracker, goes through hls.js's own loader. Every
+// fragment is verified before hls.js sees it, whoever delivered it.
+function fusioncastLoader(Base) {
+  const Verifying = verifyingLoader(Base);
+  return class FusioncastLoader extends Verifying {
+    load(context, config, callbacks) {
+      const frag = context.frag;
+      const whole = frag && !context.part && !context.rangeStart && !context.rangeEnd;
+      const info = whole && p2p && p2pUsable ? segmentInfo(frag) : null;
+      if (!info) {
+        super.load(context, config, {
+          ...callbacks,
+          onSuccess(response, loaderStats, ctx, networkDetails) {
+            httpPlainBytes += loaderStats.loaded || 0;
+            callbacks.onSuccess(response, loaderStats, ctx, networkDetails);
+          },
+        });
+        return;
+      }
+      this.loadFromEngine(info, context, config, callbacks);
+    }
+
+    loadFromEngine(info, context, config, callbacks) {
+      const st = this.stats;
+      if (st.loading.start) throw new Error('Loader can only be used once.');
+      st.loading.start = performance.now();
+      this.context = context;
+      this.config = config;
+      this.callbacks = callbacks;
+      const ac = new AbortController();
+      this.engineLoad = ac;
+      const gone = () => ac.signal.aborted || !this.callbacks;
+      const policy = config.loadPolicy || {};
+      const timeoutMs = policy.maxLoadTimeMs > 0 ? policy.maxLoadTimeMs : 20000;
+      const timer = setTimeout(() => {
+        if (gone()) return;
+        ac.abort();
+        callbacks.onTimeout(st, context, null);
+      }, timeoutMs);
+      p2p.engine.get(info, deadlineFor(context.frag), ac.signal).then(
+        ({ data }) => {
+          clearTimeout(timer);
+          if (gone()) return;
+          // A copy: hls.js hands the buffer to its worker, and the engine
+          // keeps serving its own.
+          const buf = data.slice().buffer;
+          const now = performance.now();
+          st.loading.first = st.loading.start;
+          st.loading.end = Math.max(now, st.loading.first + 1);
+          st.loaded = st.total = buf.byteLength;
+          st.bwEstimate = (8000 * st.total) / (st.loading.end - st.loading.first);
+          verify(context.frag, buf).then((ok) => {
+            if (gone()) return;
+            this.engineLoad = null;
+            if (ok === false) {
+              callbacks.onError({ code: 0, text: 'segment failed SHA-256 verification' }, context, null, st);
+              return;
+            }
+            callbacks.onSuccess({ url: context.url, data: buf, code: 200 }, st, context, null);
+          });
+        },
+        (err) => {
+          clearTimeout(timer);
+          if (gone()) return;
+          this.engineLoad = null;
+          callbacks.onError({ code: 0, text: String((err && err.message) || err) }, context, null, st);
+        },
+      );
+    }
+
+    abortInternal() {
+      if (this.engineLoad) {
+        this.engineLoad.abort();
+        this.engineLoad = null;
+        if (this.stats) this.stats.aborted = true;
+      }
+      super.abortInternal();
     }
   };
 }
@@ -247,17 +456,15 @@ function setupHls(src) {
   const hls = new Hls({
     lowLatencyMode: false,
     backBufferLength: 30,
-    fLoader: verifyingLoader(Hls.DefaultConfig.loader),
+    fLoader: fusioncastLoader(Hls.DefaultConfig.loader),
+    pLoader: rebaseLoader(Hls.DefaultConfig.loader),
   });
   window.fusioncastHls = hls;
 
-  hls.on(Hls.Events.FRAG_LOADED, (_event, data) => {
-    // data.payload is usually detached by now (see verifyingLoader), so
-    // count the loader's byte count.
-    const loaded = (data.part || data.frag).stats.loaded;
-    stats.bytes.http += loaded || 0;
+  hls.on(Hls.Events.FRAG_LOADED, () => {
     stats.segments++;
   });
+  hls.on(Hls.Events.LEVEL_LOADED, (_event, data) => onLevelLoaded(data.details));
   hls.on(Hls.Events.MANIFEST_PARSED, startPlayback);
   hls.on(Hls.Events.ERROR, (_event, data) => {
     countError(data);
@@ -304,6 +511,26 @@ function bufferAhead() {
 let hlsRef = null;
 
 function sample() {
+  if (p2p) {
+    const e = p2p.stats();
+    stats.bytes.http = httpPlainBytes + e.bytesHTTP;
+    stats.bytes.p2p = e.bytesP2P;
+    stats.bytes.relay = e.bytesRelay;
+    stats.peers = e.peers;
+    stats.uploaded = e.bytesUp;
+    stats.edge = e.edge;
+    stats.edgeRank = e.edgeRank;
+    Object.assign(stats.p2p, {
+      state: e.tracker,
+      segmentsHTTP: e.segmentsHTTP,
+      segmentsP2P: e.segmentsP2P,
+      badPeers: e.badPeers,
+      protocolDrops: e.protocolDrops,
+      httpErrors: e.httpErrors,
+    });
+  } else {
+    stats.bytes.http = httpPlainBytes;
+  }
   stats.currentTime = video.currentTime;
   stats.bufferSec = bufferAhead();
   stats.playing = started && !stalled && !video.paused && !video.ended && video.readyState > 2;
@@ -319,6 +546,10 @@ function render() {
   c.http.textContent = formatBytes(stats.bytes.http);
   c.p2p.textContent = formatBytes(stats.bytes.p2p);
   c.relay.textContent = formatBytes(stats.bytes.relay);
+  c.peers.textContent = stats.p2p.state === 'off' ? 'off' : String(stats.peers);
+  c.peers.title = stats.p2p.tracker ? `tracker ${stats.p2p.tracker} (${stats.p2p.state})` : 'no tracker';
+  c.uploaded.textContent = formatBytes(stats.uploaded);
+  c.edge.textContent = stats.edge ? `rank ${stats.edgeRank}` : 'no';
   c.buffer.textContent = formatSec(stats.bufferSec);
   c.latency.textContent = formatSec(stats.latencySec);
   c.time.textContent = formatClock(stats.currentTime);
@@ -347,10 +578,45 @@ function tick() {
 
 // --- start ------------------------------------------------------------------
 
-function main() {
+// joinSwarm starts peer-to-peer sharing if the page has a tracker, a stream
+// name and WebCrypto (without which nothing from a peer could be verified).
+async function joinSwarm(tracker) {
+  if (!tracker) return;
+  stats.p2p.tracker = tracker;
+  if (!stats.stream) {
+    stats.p2p.state = 'unavailable';
+    log('warn', 'no stream name (?stream=): peer-to-peer sharing is off');
+    return;
+  }
+  if (!(globalThis.crypto && crypto.subtle) || typeof RTCPeerConnection === 'undefined' || typeof WebSocket === 'undefined') {
+    stats.p2p.state = 'unavailable';
+    log('warn', 'no WebCrypto or WebRTC here (WebCrypto needs https or localhost): peer-to-peer sharing is off');
+    return;
+  }
+  try {
+    p2p = await startP2P({
+      trackerURL: tracker,
+      stream: stats.stream,
+      playerStats: () => ({ stalls: stats.stalls, verifyFailures: stats.verifyFailures, httpBytes: httpPlainBytes }),
+      log,
+    });
+  } catch (err) {
+    stats.p2p.state = 'unavailable';
+    log('warn', `peer-to-peer sharing is off: ${err}`);
+    return;
+  }
+  window.fusioncastP2P = p2p;
+  stats.p2p.peerId = p2p.peerId;
+  stats.p2p.swarm = p2p.swarm;
+  window.addEventListener('pagehide', () => p2p.close());
+}
+
+async function main() {
   let src;
+  let tracker;
   try {
     ({ stream: stats.stream, src } = playlistURL());
+    tracker = trackerURL();
   } catch (err) {
     showMessage(String(err.message || err));
     return;
@@ -359,6 +625,7 @@ function main() {
   ui.source.textContent = stats.stream ? `${stats.stream} · ${src}` : src;
 
   if (typeof Hls !== 'undefined' && Hls.isSupported()) {
+    await joinSwarm(tracker);
     hlsRef = setupHls(src);
   } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
     // Native HLS (Safari without MSE): plays, but no byte counts or verification.
