@@ -19,8 +19,9 @@
 // EdgeFetchers, oldest first) edge fetchers: they fetch each new segment from
 // the origin as soon as it is published, and the other peers take it from
 // them. The assignment rides on announce responses under the "fusioncast"
-// key; when an edge fetcher leaves, the next viewer is promoted and told at
-// once.
+// key; when an edge fetcher leaves, the ones after it move up a rank, the
+// next viewer is promoted, and every viewer whose rank changed is told at
+// once by an unsolicited announce response.
 //
 // # Limits
 //

@@ -441,9 +441,9 @@ func (s *Server) announce(c *conn, req *wire.Request, now time.Time) {
 	}
 
 	var (
-		targets  []*peer
-		promoted []*peer
-		resp     *wire.RespExt
+		targets []*peer
+		changed []*peer
+		resp    *wire.RespExt
 	)
 	sw.mu.Lock()
 	if p == nil {
@@ -473,7 +473,7 @@ func (s *Server) announce(c *conn, req *wire.Request, now time.Time) {
 		sw.add(p)
 		c.peers = append(c.peers, p)
 		s.metrics.peers.Inc()
-		promoted = sw.fillEdges(s.cfg.EdgeFetchers)
+		changed = sw.fillEdges(s.cfg.EdgeFetchers)
 	} else if (req.Event == wire.EventCompleted || req.Left == 0) && !p.complete {
 		p.complete = true
 		sw.complete++
@@ -499,7 +499,7 @@ func (s *Server) announce(c *conn, req *wire.Request, now time.Time) {
 	if p.ext {
 		resp = &wire.RespExt{Version: 1, Edge: p.edge >= 0, EdgeRank: max(p.edge, 0), Site: p.site}
 	}
-	notes := s.edgeNotes(sw, promoted, p)
+	notes := s.edgeNotes(sw, changed, p)
 	sw.mu.Unlock()
 
 	// An answer gets no announce response of its own: the offerer learns
@@ -515,22 +515,23 @@ func (s *Server) announce(c *conn, req *wire.Request, now time.Time) {
 	}
 }
 
-// edgeNote tells a peer that it has become an edge fetcher.
+// edgeNote tells a peer its new edge status and rank.
 type edgeNote struct {
 	c   *conn
 	msg []byte
 }
 
-// edgeNotes makes the messages that tell newly promoted edge fetchers,
-// except skip (which learns it from its announce response). sw.mu must be
-// held.
-func (s *Server) edgeNotes(sw *swarm, promoted []*peer, skip *peer) []edgeNote {
+// edgeNotes makes the unsolicited announce responses that tell peers whose
+// edge status or rank changed, except skip (which learns it from its own
+// announce response). sw.mu must be held. Each is one message in the
+// peer's bounded send queue, like any other.
+func (s *Server) edgeNotes(sw *swarm, changed []*peer, skip *peer) []edgeNote {
 	var notes []edgeNote
-	for _, q := range promoted {
+	for _, q := range changed {
 		if q == skip {
 			continue
 		}
-		ext := &wire.RespExt{Version: 1, Edge: true, EdgeRank: q.edge, Site: q.site}
+		ext := &wire.RespExt{Version: 1, Edge: q.edge >= 0, EdgeRank: max(q.edge, 0), Site: q.site}
 		msg := wire.AppendAnnounceResponse(nil, sw.ih, s.intervalSeconds(), sw.complete, len(sw.all)-sw.complete, ext)
 		notes = append(notes, edgeNote{q.c, msg})
 	}
@@ -558,8 +559,8 @@ func (s *Server) leave(ih wire.ID, p *peer) {
 		return
 	}
 	sw.mu.Lock()
-	promoted := sw.remove(p, s.cfg.EdgeFetchers)
-	notes := s.edgeNotes(sw, promoted, nil)
+	changed := sw.remove(p, s.cfg.EdgeFetchers)
+	notes := s.edgeNotes(sw, changed, nil)
 	empty := len(sw.all) == 0
 	sw.mu.Unlock()
 	s.metrics.peers.Dec()

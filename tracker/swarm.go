@@ -2,6 +2,7 @@ package tracker
 
 import (
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -80,7 +81,8 @@ func (s *swarm) add(p *peer) {
 func (p *peer) canEdge() bool { return p.ext && p.role == wire.RoleViewer }
 
 // remove deletes p and keeps the indexes dense. s.mu must be held. It
-// returns the peers newly made edge fetchers, to be told.
+// returns the peers whose edge rank changed, to be told: the edge fetchers
+// after p, whose ranks close up, and the peers newly made edge fetchers.
 func (s *swarm) remove(p *peer, edgeTarget int) []*peer {
 	if s.peers[p.id] != p {
 		return nil
@@ -115,12 +117,19 @@ func (s *swarm) remove(p *peer, edgeTarget int) []*peer {
 	s.departed.Stalls += p.stats.Stalls
 	s.departed.Errors += p.stats.Errors
 	if p.edge >= 0 {
-		s.edges = append(s.edges[:p.edge], s.edges[p.edge+1:]...)
-		for i, e := range s.edges {
-			e.edge = i
+		// The edge fetchers after p move up a rank, and each is told now
+		// rather than at its next announce, up to an interval later: a
+		// backup waits rank × 1 s before fetching, so until it hears, the
+		// swarm would have no primary fetching each segment at once.
+		from := p.edge
+		s.edges = slices.Delete(s.edges, from, from+1) // clears the vacated slot
+		var changed []*peer
+		for i, e := range s.edges[from:] {
+			e.edge = from + i
+			changed = append(changed, e)
 		}
 		p.edge = -1
-		return s.fillEdges(edgeTarget)
+		return append(changed, s.fillEdges(edgeTarget)...)
 	}
 	return nil
 }

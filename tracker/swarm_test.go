@@ -10,7 +10,8 @@ import (
 
 // Random joins and leaves keep the swarm's indexes and edge fetchers
 // consistent: edges are the oldest fusioncast viewers, ranks are dense, and
-// the candidate count matches the peers.
+// the candidate count matches the peers. A leave returns exactly the peers
+// whose edge rank changed, each once, so that each is told and no other.
 func TestSwarmInvariants(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	sw := newSwarm(id("swarm-invariants-000"))
@@ -30,8 +31,25 @@ func TestSwarmInvariants(t *testing.T) {
 			live = append(live, p)
 		} else {
 			i := r.IntN(len(live))
-			sw.remove(live[i], 2)
+			gone := live[i]
 			live = append(live[:i], live[i+1:]...)
+			before := make(map[*peer]int, len(live))
+			for _, p := range live {
+				before[p] = p.edge
+			}
+			changed := sw.remove(gone, 2)
+			told := make(map[*peer]bool, len(changed))
+			for _, p := range changed {
+				if told[p] || p == gone {
+					t.Fatalf("step %d: peer told twice, or the one that left told", step)
+				}
+				told[p] = true
+			}
+			for _, p := range live {
+				if moved := p.edge != before[p]; moved != told[p] {
+					t.Fatalf("step %d: rank %d -> %d, told %v", step, before[p], p.edge, told[p])
+				}
+			}
 		}
 		cand, eligible := 0, 0
 		for _, p := range sw.all {

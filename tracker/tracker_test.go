@@ -382,3 +382,63 @@ func TestStatsAndAdmin(t *testing.T) {
 		t.Fatalf("server: %d", code)
 	}
 }
+
+// Every edge fetcher whose rank changes is told at once with an unsolicited
+// announce response, not at its next announce (the interval is 120 s): when
+// the primary leaves, each backup moves up a rank and the next viewer is
+// promoted. Peers whose rank did not change are told nothing.
+func TestEdgeRanksCloseUp(t *testing.T) {
+	_, addr := startTracker(t, Config{EdgeFetchers: 3})
+	ih := id("swarm-ranks-01234567")
+	// Six fusioncast viewers, oldest first: 0, 1 and 2 are edge fetchers
+	// of ranks 0, 1 and 2; 3, 4 and 5 wait. A plain WebTorrent client is
+	// never an edge fetcher.
+	var cs []*client
+	for i := range 6 {
+		c := dial(t, addr, nil)
+		c.sendJSON(fusioncastAnnounce(ih, id(fmt.Sprintf("rank-%d-0123456789ab", i)), 0, "k", "viewer", ""))
+		r := c.next()
+		if wantEdge := i < 3; r.Ext.Edge != wantEdge || (wantEdge && r.Ext.EdgeRank != i) {
+			t.Fatalf("peer %d: edge %v rank %d", i, r.Ext.Edge, r.Ext.EdgeRank)
+		}
+		cs = append(cs, c)
+	}
+	plain := dial(t, addr, nil)
+	plain.sendJSON(announce(ih, id("plain-rank-012345678"), 0, "p"))
+	plain.next()
+
+	// expect reads the next message of viewer number who and checks that
+	// it came at once and is an announce response, shaped like the reply
+	// to an announce, that makes the viewer an edge fetcher of rank.
+	expect := func(who, rank, incomplete int) {
+		t.Helper()
+		start := time.Now()
+		r := cs[who].next()
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("viewer %d told after %v", who, d)
+		}
+		if r.Action != wire.ActionAnnounce || r.InfoHash != ih || r.Interval != 120 || r.Complete != 0 ||
+			r.Incomplete != incomplete || r.Offer != nil || !r.HasExt || !r.Ext.Edge || r.Ext.EdgeRank != rank {
+			t.Fatalf("viewer %d: want rank %d among %d peers, got %+v", who, rank, incomplete, r)
+		}
+	}
+
+	// The last backup leaves: viewer 3 is promoted to rank 2, and the
+	// ranks before it stay as they were.
+	cs[2].ws.Close()
+	expect(3, 2, 6)
+
+	// The primary leaves: 1 and 3 move up to ranks 0 and 1, and viewer 4 is
+	// promoted to rank 2. Had viewer 1 been told anything when 2 left, that
+	// message would come first.
+	cs[0].ws.Close()
+	expect(1, 0, 5)
+	expect(3, 1, 5)
+	expect(4, 2, 5)
+
+	// One message each, and nothing for viewer 5, still waiting, or the
+	// plain client.
+	for _, c := range []*client{cs[1], cs[3], cs[4], cs[5], plain} {
+		c.quiet(300 * time.Millisecond)
+	}
+}

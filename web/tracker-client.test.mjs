@@ -147,6 +147,31 @@ test('edge status from announce responses, solicited or not', async () => {
   a.stop();
 });
 
+test('when the primary leaves, the backups hear their new ranks at once', async () => {
+  const clock = new FakeClock();
+  const tracker = new FakeTracker({ edges: 2 });
+  const rtc = new FakeRTC();
+  const [a, b, c, d] = [0, 1, 2, 3].map(() => client(clock, tracker, rtc));
+  for (const p of [a, b, c, d]) {
+    p.start();
+    await clock.advance(100);
+  }
+  assert.deepEqual([a, b, c, d].map((p) => p.got.edges), [[[true, 0]], [[true, 1]], [], []]);
+  // a leaves: b moves up to primary and c is promoted, long before their
+  // next announce (120 s); d, still waiting, hears nothing.
+  a.stop();
+  await clock.advance(100);
+  assert.deepEqual(b.got.edges, [
+    [true, 1],
+    [true, 0],
+  ]);
+  assert.deepEqual(c.got.edges, [[true, 1]]);
+  assert.deepEqual(d.got.edges, []);
+  assert.equal(b.edge, true);
+  assert.equal(b.rank, 0);
+  for (const p of [b, c, d]) p.stop();
+});
+
 test('re-announces at the interval, with stats; reconnects after the tracker drops it', async () => {
   const clock = new FakeClock();
   const tracker = new FakeTracker({ interval: 60 });

@@ -35,7 +35,9 @@ class Emitter {
 }
 
 // FakeTracker relays offers and answers between FakeWebSockets, like the
-// fusioncast tracker (docs/tracker.md), and records every message.
+// fusioncast tracker (docs/tracker.md), and records every message. Every
+// peer is a candidate edge fetcher; when one leaves, each peer whose rank
+// changed is told with an unsolicited response, as the tracker does.
 export class FakeTracker {
   constructor({ interval = 120, edges = 1 } = {}) {
     this.interval = interval;
@@ -43,6 +45,7 @@ export class FakeTracker {
     this.sockets = new Set();
     this.peers = new Map(); // peer_id → socket
     this.order = []; // peer_ids by age
+    this.ext = new Set(); // peer_ids that sent the fusioncast extension
     this.received = []; // every message, parsed
   }
 
@@ -71,23 +74,43 @@ export class FakeTracker {
       return;
     }
     if (m.event === 'stopped') {
-      this.peers.delete(m.peer_id);
-      this.order = this.order.filter((id) => id !== m.peer_id);
+      this.leave(m.peer_id);
     } else if (!this.peers.has(m.peer_id)) {
       this.peers.set(m.peer_id, ws);
       this.order.push(m.peer_id);
+      if (m.fusioncast) this.ext.add(m.peer_id);
       ws.peerId = m.peer_id;
+      ws.infoHash = m.info_hash;
     }
     const others = [...this.peers.keys()].filter((id) => id !== m.peer_id);
     (m.offers || []).slice(0, others.length).forEach((o, i) => {
       this.peers.get(others[i]).deliver({ action: 'announce', offer: o.offer, offer_id: o.offer_id, peer_id: m.peer_id, info_hash: m.info_hash });
     });
-    const resp = { complete: 0, incomplete: this.peers.size, action: 'announce', interval: this.interval, info_hash: m.info_hash };
-    if (m.fusioncast) {
-      const r = this.rank(m.peer_id);
+    ws.deliver(this.response(m.peer_id, m.info_hash, !!m.fusioncast));
+  }
+
+  // response is an announce response for id, with the extension if ext.
+  response(id, infoHash, ext) {
+    const resp = { complete: 0, incomplete: this.peers.size, action: 'announce', interval: this.interval, info_hash: infoHash };
+    if (ext) {
+      const r = this.rank(id);
       resp.fusioncast = { v: 1, edge: r >= 0, edge_rank: Math.max(r, 0) };
     }
-    ws.deliver(resp);
+    return resp;
+  }
+
+  // leave removes id and tells every fusioncast peer whose rank changed.
+  leave(id) {
+    const before = new Map(this.order.map((p) => [p, this.rank(p)]));
+    this.peers.delete(id);
+    this.order = this.order.filter((p) => p !== id);
+    for (const [p, r] of before) {
+      if (p !== id && this.ext.has(p) && this.rank(p) !== r) {
+        const ws = this.peers.get(p);
+        ws.deliver(this.response(p, ws.infoHash, true));
+      }
+    }
+    this.ext.delete(id);
   }
 
   // tell sends a message to a peer, as an unsolicited response.
@@ -97,10 +120,7 @@ export class FakeTracker {
 
   close(ws) {
     this.sockets.delete(ws);
-    if (ws.peerId && this.peers.get(ws.peerId) === ws) {
-      this.peers.delete(ws.peerId);
-      this.order = this.order.filter((id) => id !== ws.peerId);
-    }
+    if (ws.peerId && this.peers.get(ws.peerId) === ws) this.leave(ws.peerId);
   }
 }
 

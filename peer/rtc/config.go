@@ -65,8 +65,10 @@ type Config struct {
 	// OnEdge, if set, is called when the tracker names this peer an edge
 	// fetcher (edge true, rank 0 for the primary, 1, 2, … for backups) or
 	// changes its rank or stops naming it, in an announce response or an
-	// unsolicited one. A peer starts as no edge fetcher. It is called
-	// from Run's goroutine and must not block.
+	// unsolicited one, and with (false, 0) when the connection to the
+	// tracker is lost (the tracker forgets the peer then). A peer starts
+	// as no edge fetcher. It is called from Run's goroutine and must not
+	// block.
 	OnEdge func(edge bool, rank int)
 	// OnConn, if set, is called when a peer connection's data channel
 	// (labelled proto.Label) is open, on either side, from a goroutine of

@@ -15,7 +15,8 @@
 // ends; then it sends event "stopped", closes every connection and returns.
 // It reconnects to the tracker with a backoff after a failure, and retries
 // a refused announce the same way. Config.OnEdge hears when the tracker
-// names the peer an edge fetcher.
+// names the peer an edge fetcher, and that the role ends when the
+// connection to the tracker is lost.
 //
 // # Signalling
 //

@@ -400,3 +400,19 @@ func swarmPeers(t *testing.T, url string) int {
 	adminSwarm(t, url, &v)
 	return len(v.Peers)
 }
+
+// kick has the tracker close p's connection through the admin API, as an
+// operator would.
+func kick(t *testing.T, url string, p *peer) {
+	t.Helper()
+	u := strings.Replace(strings.Replace(url, "ws://", "http://", 1), "/announce",
+		"/admin/swarms/"+hex.EncodeToString(testSwarm[:])+"/peers/"+hex.EncodeToString(p.s.cfg.PeerID[:])+"/kick", 1)
+	resp, err := http.Post(u, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("kick %s: %s", p.name, resp.Status)
+	}
+}

@@ -209,8 +209,9 @@ func TestMaxPeers(t *testing.T) {
 }
 
 // The first two fusioncast viewers are named edge fetchers (ranks 0 and 1)
-// in their announce responses; when the first leaves, the third is
-// promoted by an unsolicited response.
+// in their announce responses; when the first leaves, the second moves up
+// to rank 0 and the third is promoted to rank 1, both by unsolicited
+// responses, long before their next announce (the interval is 120 s).
 func TestEdge(t *testing.T) {
 	url := startTracker(t, tracker.Config{}) // 2 edge fetchers, 120 s interval
 	a := startPeer(t, "a", url, Config{})
@@ -230,8 +231,54 @@ func TestEdge(t *testing.T) {
 	}
 	a.stop()
 	eventually(t, 30*time.Second, "c promoted", func() bool { return len(c.edgeEvents()) > 0 })
+	eventually(t, 10*time.Second, "b moved up", func() bool { return len(b.edgeEvents()) > 1 })
 	if got := c.edgeEvents(); !slices.Equal(got, []string{"true/1"}) {
 		t.Errorf("c: OnEdge %v, want [true/1]", got)
+	}
+	if got := b.edgeEvents(); !slices.Equal(got, []string{"true/1", "true/0"}) {
+		t.Errorf("b: OnEdge %v, want [true/1 true/0]", got)
+	}
+}
+
+// A peer whose tracker connection is lost stops being an edge fetcher at
+// once (OnEdge false/0): the tracker has forgotten it and promoted another.
+// After reconnecting it takes what the tracker says.
+func TestEdgeEndsWithTrackerConnection(t *testing.T) {
+	url, stop := runTracker(t, tracker.Config{}, "127.0.0.1:0") // 2 edge fetchers, 120 s interval
+	a := startPeer(t, "a", url, Config{})
+	eventually(t, 30*time.Second, "a named edge fetcher", func() bool { return len(a.edgeEvents()) > 0 })
+	b := startPeer(t, "b", url, Config{})
+	eventually(t, 30*time.Second, "b named edge fetcher", func() bool { return len(b.edgeEvents()) > 0 })
+
+	// The tracker closes a's connection: a gives up the role before it
+	// dials again, b moves up to primary, and a comes back as the backup.
+	kick(t, url, a)
+	eventually(t, 10*time.Second, "a lost the role", func() bool { return len(a.edgeEvents()) > 1 })
+	if got := a.edgeEvents(); !slices.Equal(got[:2], []string{"true/0", "false/0"}) {
+		t.Errorf("a: OnEdge %v, want [true/0 false/0 …]", got)
+	}
+	eventually(t, 30*time.Second, "a rejoined", func() bool { return len(a.edgeEvents()) > 2 })
+	if got := a.edgeEvents(); !slices.Equal(got, []string{"true/0", "false/0", "true/1"}) {
+		t.Errorf("a: OnEdge %v, want [true/0 false/0 true/1]", got)
+	}
+	if got := b.edgeEvents(); !slices.Equal(got, []string{"true/1", "true/0"}) {
+		t.Errorf("b: OnEdge %v, want [true/1 true/0]", got)
+	}
+
+	// The tracker goes away: both give up the role, and keep out of it
+	// while there is no tracker. (A shutting-down tracker closes one
+	// connection after the other, so the peer closed last may first hear
+	// that it moved up.)
+	stop()
+	notEdge := func(p *peer) bool { e := p.edgeEvents(); return e[len(e)-1] == "false/0" }
+	eventually(t, 10*time.Second, "both lost the role", func() bool { return notEdge(a) && notEdge(b) })
+	na, nb := len(a.edgeEvents()), len(b.edgeEvents())
+	time.Sleep(2 * time.Second) // a redial or two fail meanwhile
+	if got := a.edgeEvents(); len(got) != na {
+		t.Errorf("a: OnEdge %v without a tracker", got)
+	}
+	if got := b.edgeEvents(); len(got) != nb {
+		t.Errorf("b: OnEdge %v without a tracker", got)
 	}
 }
 

@@ -308,12 +308,19 @@ func (s *session) read(tc *trackerConn) {
 
 // lost drops the tracker connection tc and schedules a redial. Offers made
 // through it can no longer be answered; connections being set up go on.
+// The edge role ends with the connection (see below).
 func (s *session) lost(tc *trackerConn, err error) {
 	if s.tc != tc {
 		return
 	}
 	s.tc = nil
 	_ = tc.ws.Close()
+	// The tracker forgets a peer whose connection closed and promotes
+	// another viewer in its place: a peer that went on fetching every
+	// segment from the origin at once would add to the origin load that
+	// edge fetchers exist to bound. The first announce response after
+	// reconnecting says what this peer is then.
+	s.setEdge(false, 0)
 	for _, m := range s.outq {
 		s.abandon(m)
 	}
@@ -559,17 +566,10 @@ func (s *session) refused(tc *trackerConn, r *wire.Response) {
 }
 
 // announced handles an announce response: the reply to our announce, or an
-// unsolicited one that names this peer an edge fetcher.
+// unsolicited one that changes this peer's edge status or rank.
 func (s *session) announced(tc *trackerConn, r *wire.Response) {
-	if r.HasExt && (r.Ext.Edge != s.edge || r.Ext.Edge && r.Ext.EdgeRank != s.edgeRank) {
-		s.edge, s.edgeRank = r.Ext.Edge, 0
-		if r.Ext.Edge {
-			s.edgeRank = r.Ext.EdgeRank
-		}
-		s.log.Info("edge fetcher", "edge", s.edge, "rank", s.edgeRank)
-		if s.cfg.OnEdge != nil {
-			s.cfg.OnEdge(s.edge, s.edgeRank)
-		}
+	if r.HasExt {
+		s.setEdge(r.Ext.Edge, r.Ext.EdgeRank)
 	}
 	if !tc.awaiting {
 		return
@@ -595,6 +595,23 @@ func (s *session) announced(tc *trackerConn, r *wire.Response) {
 		}
 	}
 	tc.batch = nil
+}
+
+// setEdge records this peer's edge status and rank, and calls cfg.OnEdge
+// if they changed. A peer that is no edge fetcher has rank 0, whatever the
+// tracker wrote, so that only a real change is reported.
+func (s *session) setEdge(edge bool, rank int) {
+	if !edge {
+		rank = 0
+	}
+	if edge == s.edge && rank == s.edgeRank {
+		return
+	}
+	s.edge, s.edgeRank = edge, rank
+	s.log.Info("edge fetcher", "edge", edge, "rank", rank)
+	if s.cfg.OnEdge != nil {
+		s.cfg.OnEdge(edge, rank)
+	}
 }
 
 // prefer reports whether a new connection with remote should replace the
