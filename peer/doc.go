@@ -16,10 +16,28 @@
 // and relays, then upload capacity), and announces it in turn once
 // verified, so a segment spreads through the swarm hop by hop.
 //
-// An engine falls back to HTTP when peers do not deliver in time: PeerWait
-// after the segment appeared if no player has asked for it yet, or
-// HTTPMargin before the deadline a player gives to [Engine.Get]. A request
-// whose peer leaves resumes from another peer at the byte it reached.
+// An engine falls back to HTTP when peers do not deliver in time:
+// HTTPMargin (or three times the recent HTTP fetch time) before the
+// deadline a player gives to [Engine.Get] or [Engine.Want], or PeerWait
+// after the segment appeared while no player has said when it needs it (a
+// deadline replaces that wait, later or earlier; it never postpones a
+// backup edge fetcher's stagger). A request whose peer leaves resumes from
+// another peer at the byte it reached.
+//
+// # Serving
+//
+// Accepted requests are served one at a time, in the order they came,
+// across all links: DATA goes to a link only below HighWater, and to
+// another link only once the link served last has drained to LowWater, so
+// that each requester gets its copy as fast as the upload allows and can
+// serve it in turn (several requests written at once would share the
+// upload and all finish late), and so that HAVEs do not wait behind
+// megabytes of DATA. A request that would make the bytes not yet delivered
+// (not yet sent, or still in that link) exceed ServeWindow is answered
+// ABSENT busy; the requester asks another holder, or waits for the next
+// HAVE, which comes from a peer that has just completed the segment and is
+// likely idle. `fusioncast simulate` measured what each rule is worth
+// (docs/simulation.md).
 //
 // # Integrity
 //

@@ -75,6 +75,11 @@ type Config struct {
 	// HighWater bounds a link's buffered bytes: the engine sends DATA
 	// only below it. If zero, 256 KiB.
 	HighWater uint64
+	// LowWater: the engine starts sending DATA on another link only once
+	// the link it sent DATA on last holds at most this, so that one
+	// request is served at a time. Links should call [Engine.Pump] when
+	// their buffered amount falls to it. If zero, HighWater / 4.
+	LowWater uint64
 	// ServeWindow bounds the bytes of accepted requests not yet sent: a
 	// request beyond it is answered ABSENT busy (one is always accepted),
 	// so requesters go to holders with time to spare instead of sharing a
@@ -117,6 +122,9 @@ func (c *Config) defaults() error {
 	}
 	if c.HighWater == 0 {
 		c.HighWater = 256 << 10
+	}
+	if c.LowWater == 0 || c.LowWater > c.HighWater {
+		c.LowWater = c.HighWater / 4
 	}
 	if c.ServeWindow == 0 {
 		c.ServeWindow = 1 << 20
@@ -168,10 +176,11 @@ type Engine struct {
 	stats  Stats
 	closed bool
 
-	order     []serveRef    // accepted requests, served one after another
-	pumpTimer bool          // a retry of pump is scheduled
-	httpAvg   time.Duration // moving average of HTTP fetch times
-	nextPeer  uint64
+	order      []serveRef    // accepted requests, served one after another
+	pumpTimer  bool          // a retry of pump is scheduled
+	lastServed *Peer         // the peer whose link got DATA last
+	httpAvg    time.Duration // moving average of HTTP fetch times
+	nextPeer   uint64
 }
 
 // serveRef names an accepted request in the engine's serving order.
@@ -201,6 +210,7 @@ type segment struct {
 	deadline time.Time // when a player needs it; zero if not asked
 	timer    Timer     // the next decision: HTTP fallback or backup edge fetch
 	timerAt  time.Time
+	peerWait bool // the timer is a wait for peers that a player's deadline replaces
 	waiters  []chan struct{}
 }
 
@@ -344,6 +354,7 @@ func (e *Engine) schedule(s *segment, newest bool) {
 			wait = max(s.info.Duration, time.Second)
 		}
 		e.setTimer(s, wait)
+		s.peerWait = true
 	}
 	e.want(s)
 }
@@ -353,7 +364,7 @@ func (e *Engine) setTimer(s *segment, d time.Duration) {
 	if s.timer != nil {
 		s.timer.Stop()
 	}
-	s.timerAt = e.cfg.Clock.Now().Add(max(d, 0))
+	s.timerAt, s.peerWait = e.cfg.Clock.Now().Add(max(d, 0)), false
 	s.timer = e.cfg.Clock.AfterFunc(max(d, 0), func() {
 		e.mu.Lock()
 		defer e.mu.Unlock()
@@ -378,6 +389,7 @@ func (e *Engine) decide(s *segment) {
 		// A peer is on it and no player waits yet: give it until the
 		// margin of a deadline one duration away.
 		e.setTimer(s, max(s.info.Duration, time.Second))
+		s.peerWait = true
 		return
 	}
 	e.startHTTP(s)
@@ -466,8 +478,9 @@ func (e *Engine) wantBy(s *segment, deadline time.Time) {
 	}
 	s.deadline = deadline
 	at := deadline.Add(-e.margin())
-	// Keep an earlier decision (a backup edge fetcher's stagger, say).
-	if !s.httpBusy && (s.timer == nil || at.Before(s.timerAt)) {
+	// The deadline replaces a wait for peers, which only stands in for
+	// it, but keeps an earlier decision (a backup edge fetcher's stagger).
+	if !s.httpBusy && (s.timer == nil || s.peerWait || at.Before(s.timerAt)) {
 		e.setTimer(s, at.Sub(e.cfg.Clock.Now()))
 	}
 }

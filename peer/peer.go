@@ -107,6 +107,9 @@ func (e *Engine) removeLocked(p *Peer) {
 	}
 	p.closed = true
 	delete(e.peers, p)
+	if e.lastServed == p {
+		e.lastServed = nil
+	}
 	_ = p.link.Close()
 	ids := make([]uint32, 0, len(p.out))
 	for id, s := range p.out {
@@ -313,7 +316,7 @@ func (e *Engine) serve(p *Peer, m proto.Request) error {
 		p.send(proto.Absent{RequestID: m.RequestID, Reason: proto.AbsentNotHere})
 	case uint64(m.Offset)+uint64(m.Length) > uint64(len(s.data)):
 		p.send(proto.Absent{RequestID: m.RequestID, Reason: proto.AbsentBadRange})
-	case len(e.order) > 0 && e.queued()+uint64(m.Length) > e.cfg.ServeWindow:
+	case e.queued() > 0 && e.queued()+uint64(m.Length) > e.cfg.ServeWindow:
 		p.send(proto.Absent{RequestID: m.RequestID, Reason: proto.AbsentBusy})
 	default:
 		p.in = append(p.in, serving{id: m.RequestID, data: s.data, next: m.Offset, end: m.Offset + m.Length})
@@ -323,13 +326,17 @@ func (e *Engine) serve(p *Peer, m proto.Request) error {
 	return nil
 }
 
-// queued returns the bytes of accepted requests not yet sent.
+// queued returns the bytes of accepted requests not yet delivered: not
+// yet sent, or still in the buffer of the link served last.
 func (e *Engine) queued() uint64 {
 	var n uint64
 	for _, ref := range e.order {
 		if r := ref.p.find(ref.id); r != nil && !ref.p.closed {
 			n += uint64(r.end - r.next)
 		}
+	}
+	if last := e.lastServed; last != nil && !last.closed {
+		n += last.link.BufferedAmount()
 	}
 	return n
 }
@@ -360,6 +367,11 @@ func (p *Peer) dropServed() {
 	}
 }
 
+// LowWater is the buffered amount at or below which a link should call
+// [Engine.Pump] (Config.LowWater): the threshold of a data channel's
+// bufferedamountlow event.
+func (e *Engine) LowWater() uint64 { return e.cfg.LowWater }
+
 // Pump resumes sending; links call it when their buffered amount falls
 // low.
 func (e *Engine) Pump(*Peer) {
@@ -371,9 +383,13 @@ func (e *Engine) Pump(*Peer) {
 
 // pump sends the DATA of the oldest accepted request, then of the next
 // one: one request at a time, so that each requester gets its segment as
-// fast as the upload allows instead of all of them sharing it. It stops
-// while the link's buffer is above the high-water mark; a timer tries again
-// (links that call Pump resume sooner).
+// fast as the upload allows instead of all of them sharing it. It writes
+// to a link only below the high-water mark, and it moves on to a request
+// on another link only once the link it wrote to last has drained to the
+// low-water mark: bytes parked in several links would be sent side by
+// side (each data channel has its own congestion control), and every
+// message behind them, HAVEs included, would wait. A timer tries again
+// (links that call Pump when they drain resume sooner).
 func (e *Engine) pump() {
 	for len(e.order) > 0 {
 		ref := e.order[0]
@@ -385,19 +401,30 @@ func (e *Engine) pump() {
 			p.dropServed()
 			continue
 		}
+		if last := e.lastServed; last != nil && last != p && !last.closed && last.link.BufferedAmount() > e.cfg.LowWater {
+			e.pumpLater()
+			return
+		}
 		if p.link.BufferedAmount() >= e.cfg.HighWater {
-			if !e.pumpTimer {
-				e.pumpTimer = true
-				e.cfg.Clock.AfterFunc(20*time.Millisecond, func() { e.Pump(nil) })
-			}
+			e.pumpLater()
 			return
 		}
 		n := min(uint32(e.cfg.Chunk), r.end-r.next)
 		p.send(proto.Data{RequestID: r.id, Offset: r.next, Payload: r.data[r.next : r.next+n]})
 		r.next += n
 		e.stats.BytesUp += int64(n)
+		e.lastServed = p
 	}
 	e.order = nil
+}
+
+// pumpLater arranges for pump to run again soon, in case no link calls
+// Pump.
+func (e *Engine) pumpLater() {
+	if !e.pumpTimer {
+		e.pumpTimer = true
+		e.cfg.Clock.AfterFunc(20*time.Millisecond, func() { e.Pump(nil) })
+	}
 }
 
 // data takes the bytes of one of our requests.

@@ -54,6 +54,7 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.Uint64Var(&highWater, "high-water", 0, "engine HighWater in modelled bytes (0: the engine's default)")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "the run's seed: the same seed gives the same figures")
 	fs.BoolVar(&jsonOut, "json", false, "print JSON")
+	fs.IntVar(&cfg.TraceSegment, "trace", -1, "print the events of the Nth segment published after the warm-up (0: the first) to stderr: HTTP fetches, HAVE, REQUEST, ABSENT, copies")
 	fs.BoolVar(&progress, "progress", false, "print the virtual time reached to stderr every 10 s of it")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -82,6 +83,9 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	if cfg.EdgeFetchers == 0 {
 		cfg.EdgeFetchers = -1
+	}
+	if cfg.TraceSegment >= 0 {
+		cfg.Trace = stderr
 	}
 	for name, v := range map[string]int{"--viewers": cfg.Viewers, "--window": cfg.Window, "--seg-bytes": segBytes,
 		"--seg-bytes-real": segReal, "--max-peers": cfg.MaxPeers, "--offers": cfg.Offers, "--live-sync": cfg.LiveSync} {

@@ -3,6 +3,7 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -109,6 +110,13 @@ type Config struct {
 
 	// Seed makes the run: the same seed gives the same result.
 	Seed uint64
+
+	// Trace, if set, receives one line per event of the TraceSegment-th
+	// segment published after the warm-up (0 is the first): HTTP fetches
+	// and their completion, HAVE, REQUEST and ABSENT on every link, each
+	// copy completed and from where, with times since its publication.
+	Trace        io.Writer
+	TraceSegment int
 }
 
 func (c *Config) defaults() error {

@@ -137,12 +137,17 @@ func (l *link) Send(b []byte) error {
 	return nil
 }
 
-// BufferedAmount returns the modelled bytes not yet transmitted.
+// BufferedAmount returns the bytes not yet transmitted, in the engines'
+// real bytes (the modelled bytes scaled down), so that the engine compares
+// them with its high-water mark and with the requests it accepted in one
+// unit. Once it was seen above a quarter of the high-water mark (the
+// engine's low-water mark), the link calls Pump when it falls to it, as a
+// data channel's bufferedamountlow event does.
 func (l *link) BufferedAmount() uint64 {
-	if l.buffered >= l.n.highWater {
+	if l.buffered > l.n.highWater/4 {
 		l.blocked = true
 	}
-	return uint64(max(l.buffered, 0))
+	return uint64(max(l.n.real(l.buffered), 0))
 }
 
 // Close drops what is not transmitted yet; the far end's engine hears of
@@ -178,6 +183,7 @@ func (l *link) run() {
 			to.rec(seq).from = l.from
 		}
 	}
+	l.n.s.trace.message(l, a.b)
 	to.e.Receive(l.pair.p, a.b)
 }
 
@@ -258,6 +264,11 @@ type network struct {
 	staged  []*link // fair: links to put in their sender's ring; fifo: one per message sent
 	closing []*link
 	kicks   []*uplink
+}
+
+// real converts modelled bytes to the engines' real bytes, rounding up.
+func (n *network) real(b int64) int64 {
+	return (b*n.scale[1] + n.scale[0] - 1) / n.scale[0]
 }
 
 // size returns a message's modelled size.

@@ -37,6 +37,7 @@ type Sim struct {
 
 	warm, end int64 // the measured part of the run
 	m         metrics
+	trace     tracer
 	err       error // stops the run
 	progress  func(time.Duration)
 }
@@ -82,6 +83,7 @@ func newSim(cfg Config) *Sim {
 		scale: [2]int64{int64(cfg.SegmentBytes), int64(cfg.SegmentBytesReal)}}
 	s.loop.after = s.net.flush
 	s.tracker = tracker{s: s}
+	s.trace = tracer{s: s, left: cfg.TraceSegment}
 	var seed [32]byte
 	binary.LittleEndian.PutUint64(seed[:], cfg.Seed)
 	s.origin = origin{segs: make(map[uint32]*oseg), next: firstSeq, data: rand.NewChaCha8(seed)}
@@ -166,6 +168,8 @@ const (
 	nReasons
 )
 
+var reasonNames = [nReasons]string{"edge", "backup-edge", "startup", "deadline", "no-deadline"}
+
 func (s *Sim) publish(at int64) {
 	o := &s.origin
 	b := make([]byte, s.cfg.SegmentBytesReal)
@@ -176,6 +180,7 @@ func (s *Sim) publish(at int64) {
 	seg.info = peer.SegmentInfo{Seq: seq, Size: uint32(len(b)), SHA256: sha256.Sum256(b),
 		URL: fmt.Sprintf("/live/sim/%d.ts", seq), Duration: s.cfg.Segment}
 	o.segs[seq] = seg
+	s.trace.published(seg)
 	w := make([]peer.SegmentInfo, 0, s.cfg.Window)
 	if n := len(o.window); n >= s.cfg.Window {
 		w = append(w, o.window[n-s.cfg.Window+1:]...)
@@ -218,7 +223,9 @@ func (s *Sim) join() {
 		Fetch:       v.fetch,
 		Clock:       s.loop,
 		Chunk:       max(cfg.SegmentBytesReal/10, 1),
-		HighWater:   cfg.HighWater,
+		// The high-water mark in the engine's real bytes, as links report
+		// them (network.real).
+		HighWater:   uint64(s.net.real(s.net.highWater)),
 		EdgeStagger: cfg.EdgeStagger,
 		PeerWait:    cfg.PeerWait,
 		HTTPMargin:  cfg.HTTPMargin,
@@ -351,7 +358,9 @@ func (v *viewer) fetch(info peer.SegmentInfo, done func([]byte, error)) {
 		s.loop.at(s.loop.now+int64(s.cfg.OriginRTT), fn(func() { done(nil, fmt.Errorf("404 segment %d", info.Seq)) }))
 		return
 	}
-	seg.fetches[v.httpReason(info.Seq)]++
+	reason := v.httpReason(info.Seq)
+	seg.fetches[reason]++
+	s.trace.viewer(v, info.Seq, "HTTP "+reasonNames[reason])
 	if seg.at >= s.warm && s.loop.now <= s.end {
 		s.m.originBytesWindow += int64(s.cfg.SegmentBytes)
 	}
@@ -420,6 +429,16 @@ func (v *viewer) onSegment(seq uint32, src peer.Source) {
 	s := v.s
 	r := v.rec(seq)
 	r.got, r.at = true, s.loop.now
+	if s.trace.on && seq == s.trace.seq {
+		what := "copy http"
+		if src == peer.SourcePeer {
+			what = "copy p2p"
+			if r.from != nil {
+				what += " from " + r.from.name()
+			}
+		}
+		s.trace.viewer(v, seq, what)
+	}
 	if src == peer.SourcePeer {
 		r.hop = 1
 		if f := r.from; f != nil {

@@ -80,7 +80,7 @@ func attach(e *peer.Engine, c *rtc.Conn) {
 	id := c.RemoteID()
 	p := e.AddLink(wire.ID(id).String(), c)
 	c.OnMessage(func(b []byte) { e.Receive(p, b) })
-	c.SetBufferedAmountLowThreshold(256 << 10)
+	c.SetBufferedAmountLowThreshold(e.LowWater())
 	c.OnBufferedAmountLow(func() { e.Pump(p) })
 	c.OnClose(func() { e.RemoveLink(p) })
 }
