@@ -39,12 +39,25 @@
 // likely idle. `fusioncast simulate` measured what each rule is worth
 // (docs/simulation.md).
 //
+// # Liveness
+//
+// A peer must send HELLO within HelloTimeout of its link's opening; each
+// peer gets a PING every PingIdle (PingBusy while requests are outstanding
+// either way) and must answer within PongTimeout; else BYE timeout. The
+// PONG gives the peer's round-trip time: a request that has received
+// nothing for max(StallMin, 3 × RTT) is cancelled and sent to another
+// holder, from the byte reached, if one is free. A playlist window older
+// than one already seen (two sources, a cache) is ignored.
+//
 // # Integrity
 //
 // Nothing is used or shared before its size and SHA-256 match the playlist.
 // A peer whose bytes fail the check is sent BYE bad-data, dropped, counted
 // (Stats.BadData) and reported (Config.OnBadPeer); the segment is fetched
-// again elsewhere.
+// again elsewhere. When a bad copy's bytes came from several peers (a
+// request moved after a stall), none is dropped yet: once a good copy is
+// here, each peer's byte ranges are compared with it, and those whose
+// bytes differ are dropped and reported.
 //
 // # Transport and time
 //

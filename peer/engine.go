@@ -98,6 +98,20 @@ type Config struct {
 	// up on peers and fetches over HTTP: at least this, and at least three
 	// times the HTTP fetches' recent average. If zero, 0.5 s.
 	HTTPMargin time.Duration
+	// HelloTimeout: a peer that sends no HELLO this long after its link
+	// was added is dropped (BYE timeout). If zero, 10 s.
+	HelloTimeout time.Duration
+	// PingIdle and PingBusy: a PING goes to each peer this long after the
+	// last one, PingBusy while requests are outstanding either way. The
+	// PONG gives the peer's round-trip time. If zero, 5 s and 1 s.
+	PingIdle, PingBusy time.Duration
+	// PongTimeout: a peer that leaves a PING unanswered this long is
+	// dropped (BYE timeout). If zero, 30 s.
+	PongTimeout time.Duration
+	// StallMin: a request that has received nothing for max(StallMin,
+	// 3 × the peer's round-trip time) moves to another holder, if one is
+	// free. If zero, 1 s.
+	StallMin time.Duration
 	// OnSegment, if set, is told of every segment the engine completes
 	// (verified), and where from; it runs on a goroutine of the Clock.
 	OnSegment func(seq uint32, src Source)
@@ -137,6 +151,15 @@ func (c *Config) defaults() error {
 	}
 	if c.HTTPMargin <= 0 {
 		c.HTTPMargin = 500 * time.Millisecond
+	}
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{{&c.HelloTimeout, 10 * time.Second}, {&c.PingIdle, 5 * time.Second}, {&c.PingBusy, time.Second},
+		{&c.PongTimeout, 30 * time.Second}, {&c.StallMin, time.Second}} {
+		if *d.v <= 0 {
+			*d.v = d.def
+		}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -178,6 +201,7 @@ type Engine struct {
 
 	order      []serveRef    // accepted requests, served one after another
 	pumpTimer  bool          // a retry of pump is scheduled
+	ticking    bool          // maintain is scheduled
 	lastServed *Peer         // the peer whose link got DATA last
 	httpAvg    time.Duration // moving average of HTTP fetch times
 	nextPeer   uint64
@@ -201,10 +225,13 @@ type segment struct {
 
 	// Fetching from a peer: a whole-segment request, resumed elsewhere
 	// from got when the peer goes.
-	buf   []byte
-	got   uint32
-	from  *Peer
-	reqID uint32
+	buf        []byte
+	got        uint32
+	from       *Peer
+	reqID      uint32
+	progressAt time.Time // when the request went, or its last DATA came
+	contrib    []contribution
+	suspect    *suspectCopy // a bad copy from several peers, to judge
 
 	httpBusy bool
 	deadline time.Time // when a player needs it; zero if not asked
@@ -287,8 +314,13 @@ func (e *Engine) flags() proto.Flags {
 	return f
 }
 
+// staleSegments: a playlist whose newest segment is fewer than this many
+// behind the newest the engine has seen is an older copy and ignored;
+// further behind, the stream restarted with other numbers.
+const staleSegments = 64
+
 // SetPlaylist gives the engine the playlist's current window, oldest
-// first. New segments are scheduled: an edge fetcher fetches the newest at
+// first. A window older than one seen already is ignored. New segments are scheduled: an edge fetcher fetches the newest at
 // once, the others wait for peers (PeerWait, or until a player's deadline
 // nears) and then fetch over HTTP.
 func (e *Engine) SetPlaylist(window []SegmentInfo) {
@@ -296,6 +328,15 @@ func (e *Engine) SetPlaylist(window []SegmentInfo) {
 	defer e.mu.Unlock()
 	if e.closed {
 		return
+	}
+	if len(window) == 0 {
+		return
+	}
+	if last := window[len(window)-1].Seq; e.hasAny && seqAfter(e.newest, last) {
+		if e.newest-last < staleSegments {
+			return // an older copy of the playlist (two sources, or a cache)
+		}
+		e.hasAny = false // far behind: the stream restarted with other numbers
 	}
 	now := e.cfg.Clock.Now()
 	inPL := make(map[uint32]bool, len(window))
@@ -536,7 +577,10 @@ func (e *Engine) fetched(s *segment, info SegmentInfo, start time.Time) func([]b
 
 // complete stores verified bytes, tells the peers and wakes the waiters.
 func (e *Engine) complete(s *segment, b []byte, src Source) {
-	s.data, s.source, s.buf = b, src, nil
+	s.data, s.source, s.buf, s.contrib = b, src, nil, nil
+	if s.suspect != nil {
+		e.judge(s, b)
+	}
 	if s.from != nil {
 		s.from.cancel(s)
 	}
@@ -562,18 +606,25 @@ func (e *Engine) want(s *segment) {
 	if s.data != nil || s.from != nil || s.httpBusy || !s.inPL {
 		return
 	}
+	if best := e.bestHolder(s, nil); best != nil {
+		best.request(s)
+	}
+}
+
+// bestHolder returns the best peer to ask for s other than not: one that
+// announced it, has room for a request and did not answer busy lately.
+func (e *Engine) bestHolder(s *segment, not *Peer) *Peer {
 	var best *Peer
+	now := e.cfg.Clock.Now()
 	for p := range e.peers {
-		if !p.helloRecv || p.has[s.info.Seq] != s.hash8 || len(p.out) >= proto.MaxOutstanding || p.busyUntil.After(e.cfg.Clock.Now()) {
+		if p == not || !p.helloRecv || p.has[s.info.Seq] != s.hash8 || len(p.out) >= proto.MaxOutstanding || p.busyUntil.After(now) {
 			continue
 		}
 		if best == nil || p.better(best) {
 			best = p
 		}
 	}
-	if best != nil {
-		best.request(s)
-	}
+	return best
 }
 
 // seqAfter reports whether a comes after b in sequence-number order

@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -29,6 +30,13 @@ type Peer struct {
 	// Its requests to us, served in order.
 	in        []serving
 	busyUntil time.Time // it answered busy: leave it alone until then
+
+	// Liveness.
+	addedAt              time.Time
+	pingOut              bool // a PING is unanswered
+	pingNonce            uint32
+	pingSentAt, lastPing time.Time
+	rtt                  time.Duration
 
 	closed bool
 }
@@ -59,7 +67,10 @@ func (e *Engine) AddLink(name string, l Link) *Peer {
 	}
 	e.nextPeer++
 	p.n = e.nextPeer
+	p.addedAt = e.cfg.Clock.Now()
+	p.lastPing = p.addedAt
 	e.peers[p] = struct{}{}
+	e.startTicking()
 	hello := proto.Hello{Version: proto.Version, Role: e.cfg.Role, Flags: e.flags(), UploadKbps: e.cfg.UploadKbps, Swarm: e.cfg.Swarm}
 	for _, seq := range e.heldNewest(proto.MaxHelloSegments) {
 		s := e.segs[seq]
@@ -169,12 +180,12 @@ func (p *Peer) better(q *Peer) bool {
 func (p *Peer) request(s *segment) {
 	if s.buf == nil {
 		s.buf = make([]byte, s.info.Size)
-		s.got = 0
+		s.got, s.contrib = 0, nil
 	}
 	id := p.nextID
 	p.nextID++
 	p.out[id] = s
-	s.from, s.reqID = p, id
+	s.from, s.reqID, s.progressAt = p, id, p.e.cfg.Clock.Now()
 	p.send(proto.Request{RequestID: id, Seq: s.info.Seq, Hash8: s.hash8, Offset: s.got, Length: s.info.Size - s.got})
 }
 
@@ -280,6 +291,10 @@ func (e *Engine) handle(p *Peer, m proto.Message) error {
 	case proto.Ping:
 		p.send(proto.Pong(m))
 	case proto.Pong:
+		if p.pingOut && m.Nonce == p.pingNonce {
+			p.pingOut = false
+			p.rtt = e.cfg.Clock.Now().Sub(p.pingSentAt)
+		}
 	}
 	return nil
 }
@@ -437,21 +452,31 @@ func (e *Engine) data(p *Peer, m proto.Data) error {
 		return fmt.Errorf("%w: DATA at %d+%d, expected %d of %d", errProtocol, m.Offset, len(m.Payload), s.got, s.info.Size)
 	}
 	copy(s.buf[s.got:], m.Payload)
-	s.got += uint32(len(m.Payload))
+	end := s.got + uint32(len(m.Payload))
+	if n := len(s.contrib); n > 0 && s.contrib[n-1].p == p && s.contrib[n-1].end == s.got {
+		s.contrib[n-1].end = end
+	} else {
+		s.contrib = append(s.contrib, contribution{p: p, off: s.got, end: end})
+	}
+	s.got = end
+	s.progressAt = e.cfg.Clock.Now()
 	if s.got < s.info.Size {
 		return nil
 	}
 	delete(p.out, m.RequestID)
 	s.from = nil
-	b := s.buf
+	b, contrib := s.buf, s.contrib
+	s.buf, s.got, s.contrib = nil, 0, nil
 	if sha256.Sum256(b) != s.info.SHA256 {
 		e.stats.BadData++
-		s.buf, s.got = nil, 0
 		why := fmt.Sprintf("segment %d failed verification", s.info.Seq)
-		e.cfg.Logger.Warn("peer sent bad data; dropped", "peer", p.name, "seq", s.info.Seq)
-		e.dropLocked(p, proto.ByeBadData, why)
-		if e.cfg.OnBadPeer != nil {
-			e.cfg.OnBadPeer(p, why)
+		if single := contrib[0].p; !slices.ContainsFunc(contrib, func(c contribution) bool { return c.p != single }) {
+			e.badPeer(single, why)
+		} else {
+			// Several peers sent parts of it: once a good copy is here,
+			// each one's bytes are compared with it (complete).
+			s.suspect = &suspectCopy{buf: b, contrib: contrib}
+			e.cfg.Logger.Warn("segment failed verification; its bytes came from several peers", "seq", s.info.Seq, "peers", len(contrib))
 		}
 		e.want(s)
 		return nil
@@ -460,4 +485,43 @@ func (e *Engine) data(p *Peer, m proto.Data) error {
 	e.stats.SegmentsP2P++
 	e.complete(s, b, SourcePeer)
 	return nil
+}
+
+// contribution is the byte range of a segment one peer sent.
+type contribution struct {
+	p        *Peer
+	off, end uint32
+}
+
+// suspectCopy is a copy that failed verification, made of several peers'
+// bytes: kept until a good copy shows whose bytes were wrong.
+type suspectCopy struct {
+	buf     []byte
+	contrib []contribution
+}
+
+// judge compares each peer's part of a bad copy with the good one and
+// drops the peers whose bytes differ.
+func (e *Engine) judge(s *segment, good []byte) {
+	sc := s.suspect
+	s.suspect = nil
+	why := fmt.Sprintf("segment %d failed verification", s.info.Seq)
+	for _, c := range sc.contrib {
+		if !c.p.closed && !bytes.Equal(sc.buf[c.off:c.end], good[c.off:c.end]) {
+			e.badPeer(c.p, why)
+		}
+	}
+}
+
+// badPeer drops a peer that sent bytes failing verification, with BYE
+// bad-data, and reports it.
+func (e *Engine) badPeer(p *Peer, why string) {
+	if p.closed {
+		return
+	}
+	e.cfg.Logger.Warn("peer sent bad data; dropped", "peer", p.name, "why", why)
+	e.dropLocked(p, proto.ByeBadData, why)
+	if e.cfg.OnBadPeer != nil {
+		e.cfg.OnBadPeer(p, why)
+	}
 }

@@ -256,3 +256,181 @@ func TestServesOneLinkAtATime(t *testing.T) {
 		t.Fatalf("second requester got %d bytes once the first link drained, want %d", n, size)
 	}
 }
+
+// msgs returns what the engine sent on the link, by type.
+func (l *recLink) msgsOf(t proto.Type) []proto.Message {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []proto.Message
+	for _, m := range l.msgs {
+		if m.Type() == t {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// hello is the HELLO of a remote peer holding segs.
+func hello(segs ...SegmentInfo) []byte {
+	h := proto.Hello{Version: proto.Version, Swarm: testSwarm}
+	for _, s := range segs {
+		h.Segments = append(h.Segments, proto.Segment{Seq: s.Seq, Size: s.Size, Hash8: proto.Hash8Of(s.SHA256)})
+	}
+	return proto.Append(nil, h)
+}
+
+// A peer that sends no HELLO within 10 s, or leaves a PING unanswered for
+// 30 s, is dropped with BYE timeout; one that answers its PINGs stays.
+func TestLiveness(t *testing.T) {
+	e, c, _, _ := ruleSetup(t, 1000, nil)
+	mute, good, silent := &recLink{}, &recLink{}, &recLink{}
+	e.AddLink("mute", mute)
+	pg := e.AddLink("good", good)
+	ps := e.AddLink("silent", silent)
+	e.Receive(pg, hello())
+	e.Receive(ps, hello())
+	bye := func(l *recLink) string {
+		if m := l.msgsOf(proto.TypeBye); len(m) == 1 {
+			b := m[0].(proto.Bye)
+			return b.Reason.String() + ": " + b.Text
+		}
+		return ""
+	}
+	c.advance(9 * time.Second)
+	if e.Stats().Peers != 3 {
+		t.Fatalf("%d peers after 9 s", e.Stats().Peers)
+	}
+	c.advance(time.Second)
+	if got := bye(mute); got != "timeout: no HELLO" {
+		t.Fatalf("peer without HELLO after 10 s: BYE %q", got)
+	}
+	// Answer every PING on the good link for a minute; the silent link
+	// answers none.
+	for range 60 {
+		c.advance(time.Second)
+		for _, m := range good.msgsOf(proto.TypePing) {
+			e.Receive(pg, proto.Append(nil, proto.Pong{Nonce: m.(proto.Ping).Nonce}))
+		}
+	}
+	if n := len(good.msgsOf(proto.TypePing)); n < 10 || n > 14 {
+		t.Errorf("%d PINGs in 70 s on an idle link, want one every 5 s", n)
+	}
+	if got := bye(good); got != "" {
+		t.Errorf("a peer that answers its PINGs was dropped: %s", got)
+	}
+	if got := bye(silent); got != "timeout: no PONG" {
+		t.Errorf("a peer that answers no PING: BYE %q", got)
+	}
+	if e.Stats().Peers != 1 {
+		t.Errorf("%d peers left, want 1", e.Stats().Peers)
+	}
+}
+
+// A request that receives nothing for a second moves to another holder;
+// the first is sent CANCEL.
+func TestStalledRequestMoves(t *testing.T) {
+	e, c, f, window := ruleSetup(t, 50_000, nil)
+	e.SetPlaylist(window[:1])
+	e.SetPlaylist(window)
+	e.Want(11, c.Now().Add(6*time.Second))
+	a, b := &recLink{}, &recLink{}
+	pa, pb := e.AddLink("a", a), e.AddLink("b", b)
+	e.Receive(pa, hello(window[1]))
+	e.Receive(pb, hello(window[1]))
+	first, second, pfirst := a, b, pa
+	if len(a.msgsOf(proto.TypeRequest)) == 0 {
+		first, second, pfirst = b, a, pb
+	}
+	if len(first.msgsOf(proto.TypeRequest)) != 1 || len(second.msgsOf(proto.TypeRequest)) != 0 {
+		t.Fatal("want one REQUEST, to one holder")
+	}
+	// Some bytes come, then nothing.
+	req := first.msgsOf(proto.TypeRequest)[0].(proto.Request)
+	payload := f.data[11][:16<<10]
+	e.Receive(pfirst, proto.Append(nil, proto.Data{RequestID: req.RequestID, Payload: payload}))
+	c.advance(900 * time.Millisecond)
+	if len(second.msgsOf(proto.TypeRequest)) != 0 {
+		t.Fatal("the request moved before it stalled for a second")
+	}
+	c.advance(1200 * time.Millisecond)
+	if len(first.msgsOf(proto.TypeCancel)) != 1 {
+		t.Fatal("the stalled request was not cancelled")
+	}
+	moved := second.msgsOf(proto.TypeRequest)
+	if len(moved) != 1 || moved[0].(proto.Request).Offset != 16<<10 {
+		t.Fatalf("requests to the other holder: %+v, want one from byte %d", moved, 16<<10)
+	}
+	if calls := f.times(11); len(calls) != 0 {
+		t.Errorf("fetched over HTTP %d times while a peer could serve", len(calls))
+	}
+}
+
+// A playlist older than one already seen (a second source, a cache) is
+// ignored: the segments it does not list stay wanted.
+func TestOlderPlaylistIgnored(t *testing.T) {
+	e, _, _, window := ruleSetup(t, 1000, nil)
+	e.SetPlaylist(window)
+	e.SetPlaylist(window[:1]) // older: segment 11 is not in it
+	l := &recLink{}
+	e.Receive(e.AddLink("holder", l), hello(window[1]))
+	reqs := l.msgsOf(proto.TypeRequest)
+	if len(reqs) != 1 || reqs[0].(proto.Request).Seq != 11 {
+		t.Fatalf("requests %+v, want segment 11 from the holder", reqs)
+	}
+}
+
+// A copy that fails verification with bytes from two peers (a request
+// moved after a stall) drops neither at once; once a good copy is here,
+// the peer whose bytes differ from it is dropped with BYE bad-data and
+// reported, and the honest one stays.
+func TestBadCopyFromTwoPeers(t *testing.T) {
+	var reported []string
+	e, c, f, window := ruleSetup(t, 48<<10, func(cfg *Config) {
+		cfg.OnBadPeer = func(p *Peer, why string) { reported = append(reported, p.Name()) }
+	})
+	e.SetPlaylist(window[:1])
+	e.SetPlaylist(window)
+	e.Want(11, c.Now().Add(6*time.Second))
+	good := f.data[11]
+	links := map[string]*recLink{"honest": {}, "liar": {}}
+	peers := map[string]*Peer{}
+	for _, name := range []string{"honest", "liar"} {
+		peers[name] = e.AddLink(name, links[name])
+	}
+	send := func(name string, off int, b []byte) {
+		reqs := links[name].msgsOf(proto.TypeRequest)
+		id := reqs[len(reqs)-1].(proto.Request).RequestID
+		e.Receive(peers[name], proto.Append(nil, proto.Data{RequestID: id, Offset: uint32(off), Payload: b}))
+	}
+	// Only "honest" holds it at first: it sends 16 KiB, then stalls.
+	e.Receive(peers["honest"], hello(window[1]))
+	send("honest", 0, good[:16<<10])
+	e.Receive(peers["liar"], hello(window[1]))
+	c.advance(1500 * time.Millisecond) // the request moves to "liar" at the 1 s tick
+	bad := append([]byte(nil), good[16<<10:]...)
+	bad[100] ^= 1
+	before := map[string]int{"honest": len(links["honest"].msgsOf(proto.TypeRequest)), "liar": len(links["liar"].msgsOf(proto.TypeRequest))}
+	send("liar", 16<<10, bad)
+	if s := e.Stats(); s.BadData != 1 || s.Peers != 2 || len(reported) != 0 {
+		t.Fatalf("after the bad copy: %+v, reported %v; want both senders kept until a good copy", s, reported)
+	}
+	// The engine asks again, from byte 0; the peer asked sends a good
+	// copy.
+	var again string
+	for name, n := range before {
+		if reqs := links[name].msgsOf(proto.TypeRequest); len(reqs) > n && reqs[n].(proto.Request).Offset == 0 {
+			again = name
+		}
+	}
+	if again == "" {
+		t.Fatal("the segment was not requested again from byte 0")
+	}
+	send(again, 0, good[:32<<10])
+	send(again, 32<<10, good[32<<10:])
+	if src, ok := e.Has(11); !ok || src != SourcePeer {
+		t.Fatal("the good copy was not accepted")
+	}
+	if len(reported) != 1 || reported[0] != "liar" || len(links["liar"].msgsOf(proto.TypeBye)) != 1 || len(links["honest"].msgsOf(proto.TypeBye)) != 0 {
+		t.Fatalf("reported %v; want the liar dropped and the honest peer kept", reported)
+	}
+}
