@@ -505,7 +505,7 @@ test('edge rules: a backup of rank r waits r seconds for a HAVE', async () => {
   assert.equal(origin.total(), 4);
 });
 
-test('viewer rules: HTTP one duration after the segment appeared, or 1.5 s before the deadline if earlier', async () => {
+test('viewer rules: HTTP 1.5 s before the deadline once a player gives one, else one duration after the segment appeared', async () => {
   const clock = new FakeClock();
   const origin = new Origin(clock);
   const stream = new Stream(origin);
@@ -516,8 +516,8 @@ test('viewer rules: HTTP one duration after the segment appeared, or 1.5 s befor
   await clock.advance(5000);
   assert.equal(origin.count(old.seq), 0, 'the first playlist: its older segments are not fetched unasked');
 
-  // Asked with a deadline 5 s away: HTTP one duration (2 s) after it
-  // appeared, the earlier of the two.
+  // Asked with a deadline 5 s away: the deadline replaces the wait for
+  // peers (one duration, 2 s), later as it is: HTTP 1.5 s before it.
   let info = stream.publish();
   let t0 = clock.now();
   e.setPlaylist(stream.window());
@@ -525,7 +525,7 @@ test('viewer rules: HTTP one duration after the segment appeared, or 1.5 s befor
   await clock.advance(5000);
   assert.deepEqual(
     origin.log.filter((l) => l.seq === info.seq).map((l) => l.at - t0),
-    [2000],
+    [3500],
   );
 
   // Asked with a deadline 2.5 s away: HTTP at 1 s.
@@ -695,4 +695,76 @@ test('a verified copy is what the player gets', async () => {
   const { data, source } = await got;
   assert.equal(source, 'http');
   assert.equal(sha256(data), info.sha256);
+});
+
+// firstDataTimes records when each link's first DATA is written.
+function firstDataTimes(clock, links) {
+  const at = links.map(() => null);
+  links.forEach((l, i) => {
+    const send = l.send.bind(l);
+    l.send = (b) => {
+      if (at[i] === null && decode(new Uint8Array(b)).type === 'DATA') at[i] = clock.now();
+      send(b);
+    };
+  });
+  return at;
+}
+
+test('serving: one request at a time; another link only once the last one drained to the low-water mark', async () => {
+  const clock = new FakeClock();
+  const origin = new Origin(clock);
+  const stream = new Stream(origin, { size: 600_000 });
+  const a = newEngine(clock, origin, { serveWindow: 2 * 1024 * 1024 });
+  a.setEdge(true, 0);
+  const info = stream.publish();
+  a.setPlaylist(stream.window());
+  await clock.advance(100);
+  const viewers = [newEngine(clock, origin), newEngine(clock, origin)];
+  const links = viewers.map((v, i) => {
+    v.setPlaylist(stream.window());
+    return connect(clock, a, v, { bytesPerMs: 1000, nameB: `v${i}` }).ab; // 1 MB/s each
+  });
+  const first = firstDataTimes(clock, links);
+  const players = viewers.map((v) => new Player(v, stream));
+  players.forEach((p) => p.want(info, clock.now() + 10_000));
+  await clock.advance(5000);
+  checkPlayers(players, 1);
+  const [t1, t2] = [...first].sort((x, y) => x - y);
+  // The second link starts once the first holds 256 KiB of its 600 KB:
+  // (600,000 − 262,144) bytes at 1 MB/s after the first.
+  assert.ok(t2 - t1 >= 330, `second requester's DATA began ${t2 - t1} ms after the first's`);
+  assert.equal(a.stats().bytesUp, 2 * 600_000);
+});
+
+test('serving: bytes still in the link served last count against the serve window (ABSENT busy)', async () => {
+  const clock = new FakeClock();
+  const origin = new Origin(clock);
+  const stream = new Stream(origin, { size: 600_000 });
+  const a = newEngine(clock, origin, { serveWindow: 1024 * 1024 });
+  a.setEdge(true, 0);
+  const info = stream.publish();
+  a.setPlaylist(stream.window());
+  await clock.advance(100);
+  const v = [newEngine(clock, origin), newEngine(clock, origin)];
+  for (const [i, e] of v.entries()) {
+    e.setPlaylist(stream.window());
+    connect(clock, a, e, { bytesPerMs: 1000, nameB: `v${i}` });
+  }
+  // Watch what a answers each viewer.
+  const absents = [];
+  for (const [i, e] of v.entries()) {
+    const receive = e.receive.bind(e);
+    e.receive = (p, m) => {
+      const msg = decode(new Uint8Array(m));
+      if (msg.type === 'ABSENT') absents.push({ viewer: i, reason: msg.reason });
+      receive(p, m);
+    };
+  }
+  new Player(v[0], stream).want(info, clock.now() + 10_000);
+  await clock.advance(20); // v0's request is accepted and written whole into its link
+  new Player(v[1], stream).want(info, clock.now() + 10_000);
+  await clock.advance(50);
+  // 600 KB in v0's link + 600 KB asked > 1 MiB: busy, though nothing is
+  // left to write for v0.
+  assert.deepEqual(absents, [{ viewer: 1, reason: 'busy' }]);
 });

@@ -128,6 +128,7 @@ class Segment {
     this.deadline = null; // when a player needs it
     this.timer = null; // the next decision: HTTP fallback or backup edge fetch
     this.timerAt = 0; // when it is due
+    this.peerWait = false; // the timer is a wait for peers that a deadline replaces
     this.waiters = [];
   }
 }
@@ -259,6 +260,7 @@ export class Engine {
     this.httpAvg = 0; // moving average of HTTP fetch times
     this.order = []; // accepted requests, served one after another: {p, id}
     this.pumpTimer = null;
+    this.lastServed = null; // the peer whose link got DATA last
     this.nextPeer = 0;
     this.closed = false;
     this.counters = {
@@ -445,6 +447,7 @@ export class Engine {
       this.setTimer(s, this.rank * this.cfg.edgeStaggerMs);
     } else if (newest) {
       this.setTimer(s, this.peerWait(s));
+      s.peerWait = true;
     }
     this.request(s);
   }
@@ -461,6 +464,7 @@ export class Engine {
 
   setTimer(s, ms) {
     this.stopTimer(s);
+    s.peerWait = false;
     s.timerAt = this.now() + Math.max(ms, 0);
     s.timer = this.clock.after(Math.max(ms, 0), () => {
       s.timer = null;
@@ -492,6 +496,7 @@ export class Engine {
     if (s.from && s.deadline === null) {
       // A peer is on it and no player waits yet: give it one more duration.
       this.setTimer(s, Math.max(s.info.durationMs, 1000));
+      s.peerWait = true;
       return;
     }
     this.startHTTP(s);
@@ -565,19 +570,22 @@ export class Engine {
     return s && s.data ? s.source : '';
   }
 
-  // wantBy plans s's HTTP fallback a margin before deadline, unless an
-  // earlier decision is planned already (a backup edge fetcher's stagger,
-  // a viewer's wait for peers).
+  // wantBy plans s's HTTP fallback a margin before deadline. The deadline
+  // replaces a viewer's wait for peers (peerWait), which only stands in for
+  // it, even when it is later: falling back seconds before the player needs
+  // the segment cuts its spread through the swarm short. An earlier
+  // decision of another kind (a backup edge fetcher's stagger) is kept.
   wantBy(s, deadline) {
     if (s.data) return;
     const now = this.now();
     if (deadline !== null && deadline !== undefined && (s.deadline === null || deadline < s.deadline)) {
       s.deadline = deadline;
       const at = deadline - this.margin();
-      if (!s.httpBusy && (!s.timer || at < s.timerAt)) this.setTimer(s, at - now);
+      if (!s.httpBusy && (!s.timer || s.peerWait || at < s.timerAt)) this.setTimer(s, at - now);
     } else if (s.deadline === null && !s.timer && !s.httpBusy && !s.verifying && !s.from) {
       // Asked for without a deadline and nothing planned: as a new segment.
       this.setTimer(s, this.peerWait(s));
+      s.peerWait = true;
     }
     this.request(s);
   }
@@ -807,6 +815,7 @@ export class Engine {
     if (p.closed) return;
     p.closed = true;
     this.peers.delete(p);
+    if (this.lastServed === p) this.lastServed = null;
     try {
       p.link.close();
     } catch {
@@ -961,7 +970,7 @@ export class Engine {
       absent(this.evicted.get(m.seq) === m.hash8 ? 'evicted' : 'not-here');
     } else if (m.offset + m.length > s.data.length) {
       absent('bad-range');
-    } else if (this.order.length > 0 && this.queued() + m.length > this.serveWindow()) {
+    } else if (this.queued() > 0 && this.queued() + m.length > this.serveWindow()) {
       absent('busy'); // it would wait too long here: better elsewhere
     } else {
       p.in.push({ id: m.requestId, data: s.data, next: m.offset, end: m.offset + m.length });
@@ -978,21 +987,29 @@ export class Engine {
     return 1024 * 1024;
   }
 
-  // queued returns the bytes of accepted requests not yet sent.
+  // queued returns the bytes of accepted requests not yet delivered: not
+  // yet sent, or still in the buffer of the link served last.
   queued() {
     let n = 0;
     for (const { p, id } of this.order) {
       const r = p.closed ? null : p.find(id);
       if (r) n += r.end - r.next;
     }
+    const last = this.lastServed;
+    if (last && !last.closed) n += last.link.bufferedAmount;
     return n;
   }
 
   // pump sends the DATA of the oldest accepted request, then of the next
   // one: one request at a time, so that each requester gets its segment as
   // fast as the upload allows instead of all of them sharing it. It stops
-  // while that link buffers highWater or more; the link's bufferedamountlow
-  // event (or a timer, for links without one) calls it again.
+  // while that link buffers highWater or more, and it starts on another
+  // link only once the link it wrote to last has drained to lowWater: a
+  // whole segment fits in a link's buffer, and segments parked in several
+  // links at once would be sent side by side (each data channel has its
+  // own congestion control), with every HAVE queued behind them. The
+  // link's bufferedamountlow event (or a timer, for links without one)
+  // calls it again.
   pump() {
     if (this.closed) return;
     while (this.order.length > 0) {
@@ -1003,7 +1020,9 @@ export class Engine {
         p.in = p.in.filter((x) => x.next < x.end);
         continue;
       }
-      if (p.link.bufferedAmount >= this.cfg.highWater) {
+      const last = this.lastServed;
+      const handover = last && last !== p && !last.closed && last.link.bufferedAmount > this.cfg.lowWater;
+      if (handover || p.link.bufferedAmount >= this.cfg.highWater) {
         if (!this.pumpTimer) {
           this.pumpTimer = this.clock.after(250, () => {
             this.pumpTimer = null;
@@ -1016,6 +1035,7 @@ export class Engine {
       p.send({ type: 'DATA', requestId: id, offset: r.next, payload: r.data.subarray(r.next, r.next + n) });
       r.next += n;
       this.counters.bytesUp += n;
+      this.lastServed = p;
     }
   }
 
