@@ -161,6 +161,25 @@ func (o *Origin) entry(name string) (*entry, bool) {
 	return e, ok
 }
 
+// EgressCounter returns the counter of body bytes the origin sent for a
+// stream by another transport than HTTP (multicast), so that
+// fusioncast_origin_egress_bytes_total{transport} covers every way the
+// stream leaves the origin.
+func (o *Origin) EgressCounter(stream, transport string) prometheus.Counter {
+	return o.metrics.egress.WithLabelValues(stream, transport)
+}
+
+// Register adds collectors (a multicast sender's, say) to the origin's
+// /metrics.
+func (o *Origin) Register(cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := o.metrics.reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Handler returns the origin's HTTP handler (playlists, segments, metrics,
 // health and the web page), for use with any server.
 func (o *Origin) Handler() http.Handler { return o.handler }

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"fusioncast/internal/hls"
 )
 
@@ -178,9 +180,20 @@ func TestMetricsCountEgress(t *testing.T) {
 	if r := do(t, h, "GET", "/healthz"); r.StatusCode != 200 {
 		t.Errorf("healthz: %d", r.StatusCode)
 	}
+	// Another transport's bytes, and another component's collector.
+	o.EgressCounter("s", "multicast").Add(1316)
+	extra := prometheus.NewCounter(prometheus.CounterOpts{Name: "fusioncast_test_extra_total", Help: "A test."})
+	if err := o.Register(extra); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Register(extra); err == nil {
+		t.Error("registering a collector twice: no error")
+	}
 	m := body(t, do(t, h, "GET", "/metrics"))
 	for _, want := range []string{
 		`fusioncast_origin_egress_bytes_total{stream="s",transport="http"} 3010`,
+		`fusioncast_origin_egress_bytes_total{stream="s",transport="multicast"} 1316`,
+		`fusioncast_test_extra_total 0`,
 		`fusioncast_origin_http_requests_total{code="200",kind="segment"} 3`,
 		`fusioncast_origin_http_requests_total{code="206",kind="segment"} 1`,
 		`fusioncast_origin_segments_published_total{stream="s"} 3`,
