@@ -35,10 +35,17 @@ lint: ## gofmt, go vet, staticcheck, go mod tidy -diff
 
 .PHONY: bench
 bench: build ## Go benchmarks, origin egress vs viewers, serving speed against nginx, tracker against bittorrent-tracker
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -run '^$$' -bench . -skip BrowserTabs -benchmem ./...
 	./$(BIN) benchegress
 	./$(BIN) benchserve
 	./$(BIN) benchtracker
+
+# BenchmarkBrowserTabs is minutes of Chromium per sub-benchmark: not part of
+# make bench. -v streams each tab's line as it comes, and keeps the testing
+# package from cutting a benchmark's log to its first 10 lines.
+.PHONY: bench-browser
+bench-browser: ## 4 and 6 Chromium tabs, plain HTTP against peer-to-peer: origin copies per segment, stalls, latency (root, ~7 min)
+	$(GO) test -v -run '^$$' -bench BrowserTabs -benchtime 1x -timeout 30m ./internal/e2e/
 
 .PHONY: fuzz
 fuzz: ## fuzz the parsers (playlist, tracker messages, websocket frames, peer protocol) for a minute each

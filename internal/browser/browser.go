@@ -292,11 +292,26 @@ func Start(ctx context.Context, opts Options) (context.Context, context.CancelFu
 }
 
 // NewTab opens another tab (in its own window, so it gets animation frames)
-// in the browser of ctx, which must come from [Start] or NewTab. The tab opens
+// in the browser of ctx, which must come from [Start], NewTab or
+// [NewIsolatedTab] (whose browser context the new tab shares). The tab opens
 // on the first chromedp action run with the returned context; cancel closes
 // it. Its console goes to the same [Options.Logf].
 func NewTab(ctx context.Context) (context.Context, context.CancelFunc) {
-	var opts []chromedp.ContextOption
+	return newTab(ctx)
+}
+
+// NewIsolatedTab opens a tab as [NewTab] does, in a browser context of its
+// own (as an incognito window is): it shares no HTTP cache, cookies or
+// storage with the browser's other tabs. Tabs of one browser context share
+// its HTTP cache, so a cacheable response that one tab fetched is served to
+// the next from the cache, not from the server; tabs that must act as
+// separate viewers, each fetching what it plays from the network, need a
+// context each. cancel closes the tab and disposes of its context.
+func NewIsolatedTab(ctx context.Context) (context.Context, context.CancelFunc) {
+	return newTab(ctx, chromedp.WithNewBrowserContext())
+}
+
+func newTab(ctx context.Context, opts ...chromedp.ContextOption) (context.Context, context.CancelFunc) {
 	if st := stateFrom(ctx); st != nil {
 		st.mu.Lock()
 		st.tabs++

@@ -205,6 +205,76 @@ setTimeout(() => { throw new Error("boom in " + %q); }, 0);
 	}
 }
 
+// TestIsolatedTabCache: tabs from NewTab share the browser's HTTP cache, a
+// tab from NewIsolatedTab has its own, so a cacheable resource reaches the
+// server again only from the isolated tab.
+func TestIsolatedTabCache(t *testing.T) {
+	requireChromium(t)
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	defer cancel()
+
+	var mu sync.Mutex
+	hits := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/page":
+			// The page fetches the resource and shows it in its title.
+			w.Header().Set("Cache-Control", "no-store")
+			fmt.Fprint(w, `<!doctype html><title>loading</title><script>
+fetch("/resource").then(r => r.text()).then(t => { document.title = t; });
+</script>`)
+		case "/resource":
+			mu.Lock()
+			hits++
+			mu.Unlock()
+			w.Header().Set("Cache-Control", "public, max-age=3600, immutable")
+			fmt.Fprint(w, "fetched")
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+
+	bctx := start(t, ctx, Options{Logf: t.Logf})
+	shared, sharedCancel := NewTab(bctx)
+	defer sharedCancel()
+	isolated, isolatedCancel := NewIsolatedTab(bctx)
+	defer isolatedCancel()
+	for _, tab := range []struct {
+		name     string
+		ctx      context.Context
+		wantHits int
+	}{
+		{"first tab", bctx, 1},
+		{"NewTab", shared, 1}, // from the cache the first tab filled
+		{"NewIsolatedTab", isolated, 2},
+	} {
+		if err := chromedp.Do(tab.ctx, chromedp.Navigate(srv.URL+"/page")); err != nil {
+			t.Fatalf("%s: %v", tab.name, err)
+		}
+		for {
+			title, err := chromedp.Run(tab.ctx, chromedp.Title())
+			if err != nil {
+				t.Fatalf("%s: %v", tab.name, err)
+			}
+			if title == "fetched" {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%s: the page did not fetch the resource (title %q)", tab.name, title)
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		mu.Lock()
+		got := hits
+		mu.Unlock()
+		if got != tab.wantHits {
+			t.Errorf("after the %s fetched it, the server saw %d requests for the resource, want %d", tab.name, got, tab.wantHits)
+		}
+	}
+}
+
 // webrtcPage makes two RTCPeerConnections in one page, without STUN servers,
 // connects them with a data channel, sends "hello" and puts what arrives in
 // document.title. window.result records the local candidates.

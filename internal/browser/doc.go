@@ -13,7 +13,8 @@
 // chromium-browser and google-chrome on PATH, skipping a distribution's
 // launcher script). [Start] launches it with a fresh profile in a temporary
 // directory and returns the chromedp context of its first tab and a cancel
-// func; [NewTab] opens more tabs:
+// func; [NewTab] opens more tabs, and [NewIsolatedTab] opens tabs that share
+// no HTTP cache with the others, as separate viewers would:
 //
 //	ctx, cancel, err := browser.Start(t.Context(), browser.Options{Logf: t.Logf})
 //	if err != nil {

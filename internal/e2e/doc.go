@@ -9,6 +9,10 @@
 // TestBrowserAndGoPeers puts tabs and Go peers (package fusioncast/peer/join)
 // in one swarm, each serving the other (docs/browser-peer.md).
 //
+// BenchmarkBrowserTabs measures 4 and 6 tabs, as plain HTTP viewers and as
+// peers in the same run: the origin's copies per segment, stalls and
+// latency (make bench-browser; the figures are in docs/benchmarks.md).
+//
 // These tests need root and Chromium. Without them they skip and say why;
 // with FUSIONCAST_REQUIRE_ALL=1 (set by CI) they fail instead.
 package e2e

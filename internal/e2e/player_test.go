@@ -41,7 +41,7 @@ type playerStats struct {
 
 // startDemoOrigin serves the demo stream and the page on loopback. 127.0.0.1
 // is a secure context for the page, so WebCrypto verifies every segment.
-func startDemoOrigin(t *testing.T) string {
+func startDemoOrigin(t testing.TB) string {
 	t.Helper()
 	return startOrigin(t, "demo")
 }

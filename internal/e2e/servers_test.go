@@ -13,7 +13,7 @@ import (
 
 // startOrigin serves the demo clip as each of the named streams, and the
 // page, on loopback.
-func startOrigin(t *testing.T, streams ...string) string {
+func startOrigin(t testing.TB, streams ...string) string {
 	t.Helper()
 	clips, err := origin.LoadClips(demomedia.FS(), "index.m3u8")
 	if err != nil {
@@ -47,7 +47,7 @@ func startOrigin(t *testing.T, streams ...string) string {
 
 // startTrackerWith runs a tracker with cfg on loopback and returns its
 // websocket URL.
-func startTrackerWith(t *testing.T, cfg tracker.Config) string {
+func startTrackerWith(t testing.TB, cfg tracker.Config) string {
 	t.Helper()
 	s, err := tracker.New(cfg)
 	if err != nil {
@@ -71,7 +71,7 @@ func startTrackerWith(t *testing.T, cfg tracker.Config) string {
 
 // startTracker runs a tracker with its defaults on loopback and returns
 // its websocket URL.
-func startTracker(t *testing.T) string {
+func startTracker(t testing.TB) string {
 	t.Helper()
 	return startTrackerWith(t, tracker.Config{})
 }

@@ -76,4 +76,8 @@
 //	}
 //
 // Code before the call runs in both processes, so keep it to skip checks.
+//
+// A benchmark calls InNamespace the same way with its *testing.B: the inner
+// run calls it once (-test.benchtime=1x) and the outer benchmark reports the
+// inner run's metrics (b.ReportMetric) as its own.
 package netns

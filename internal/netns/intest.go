@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -55,7 +57,18 @@ const (
 // In the inner run InNamespace checks, with `ip netns identify`, that the
 // process really is inside the namespace InsideEnv names (so a stray variable
 // never runs a test on the host's network), and returns true.
-func InNamespace(t *testing.T, setup func(ns *NS) error, env ...string) (inside bool) {
+//
+// A benchmark (t a *testing.B) works the same way, run inside as
+//
+//	ip netns exec NAME <test binary> -test.run '^$' -test.bench '^BenchmarkX$' -test.benchtime 1x -test.v ...
+//
+// The inner run calls the benchmark once: one that needs a namespace of its
+// own is a long run that reports its figures with b.ReportMetric, not a loop
+// over b.N. The outer benchmark then reports every metric of the inner
+// result line again on t (ns/op included, or 0 ns/op if the inner line has
+// none, so that the outer line does not show the outer process's time), and
+// fails if the inner run fails, skips or prints no result line.
+func InNamespace(t testing.TB, setup func(ns *NS) error, env ...string) (inside bool) {
 	t.Helper()
 	if name := Current(); name != "" {
 		names, err := identify()
@@ -93,11 +106,16 @@ func InNamespace(t *testing.T, setup func(ns *NS) error, env ...string) (inside 
 	timeout := childTimeout(t)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout+childGrace)
 	defer cancel()
+	b, isBench := t.(*testing.B)
 	args := []string{
 		"-test.run=" + runPattern(t.Name()),
 		"-test.v",
 		"-test.count=1",
 		"-test.timeout=" + timeout.String(),
+	}
+	if isBench {
+		args[0] = "-test.run=^$"
+		args = append(args, "-test.bench="+runPattern(t.Name()), "-test.benchtime=1x")
 	}
 	if testing.Short() {
 		args = append(args, "-test.short")
@@ -112,12 +130,72 @@ func InNamespace(t *testing.T, setup func(ns *NS) error, env ...string) (inside 
 	switch {
 	case runErr != nil:
 		t.Fatalf("test failed inside namespace %s: %v", ns.Name, runErr)
+	case isBench:
+		// A benchmark's skip line has no duration after the name.
+		if strings.Contains(out+"\n", "--- SKIP: "+t.Name()+"\n") {
+			t.Fatalf("benchmark skipped inside namespace %s: move the skip checks before netns.InNamespace", ns.Name)
+		}
+		metrics, ok := benchMetrics(out, t.Name())
+		if !ok {
+			t.Fatalf("benchmark did not run inside namespace %s (no result line)", ns.Name)
+		}
+		b.ReportMetric(0, "ns/op")
+		for _, m := range metrics {
+			b.ReportMetric(m.value, m.unit)
+		}
 	case strings.Contains(out, "--- SKIP: "+t.Name()+" ("):
 		t.Fatalf("test skipped inside namespace %s: move the skip checks before netns.InNamespace", ns.Name)
 	case !strings.Contains(out, "--- PASS: "+t.Name()+" ("):
 		t.Fatalf("test did not run inside namespace %s (no --- PASS line)", ns.Name)
 	}
 	return false
+}
+
+// benchMetric is one value and unit of a benchmark's result line.
+type benchMetric struct {
+	value float64
+	unit  string
+}
+
+// benchMetrics finds the result line of the benchmark called name in the
+// output of a benchmark run, "name[-P] N value unit value unit ...", and
+// returns its metrics in order.
+func benchMetrics(out, name string) ([]benchMetric, bool) {
+lines:
+	for line := range strings.SplitSeq(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || len(f)%2 != 0 || !isBenchName(f[0], name) {
+			continue
+		}
+		if _, err := strconv.Atoi(f[1]); err != nil {
+			continue
+		}
+		var ms []benchMetric
+		for i := 2; i < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				continue lines
+			}
+			ms = append(ms, benchMetric{v, f[i+1]})
+		}
+		return ms, true
+	}
+	return nil, false
+}
+
+// isBenchName reports whether field is the benchmark name as its result
+// line shows it: name itself, or name-P where P is GOMAXPROCS.
+func isBenchName(field, name string) bool {
+	rest, ok := strings.CutPrefix(field, name)
+	if !ok {
+		return false
+	}
+	if rest == "" {
+		return true
+	}
+	procs, ok := strings.CutPrefix(rest, "-")
+	_, err := strconv.Atoi(procs)
+	return ok && err == nil
 }
 
 // runPattern returns the -test.run pattern that matches exactly the test or
@@ -132,8 +210,8 @@ func runPattern(name string) string {
 
 // childTimeout returns the inner run's -test.timeout: most of what is left
 // of the outer test's deadline, or defaultChildTimeout without one.
-func childTimeout(t *testing.T) time.Duration {
-	deadline, ok := t.Deadline()
+func childTimeout(t testing.TB) time.Duration {
+	deadline, ok := deadlineOf(t)
 	if !ok {
 		return defaultChildTimeout
 	}
@@ -141,9 +219,34 @@ func childTimeout(t *testing.T) time.Duration {
 	return max(d, time.Second)
 }
 
+// processStart is about when the test binary started, and with it the
+// -test.timeout alarm.
+var processStart = time.Now()
+
+// deadlineOf returns t's deadline: a test's own, or for a benchmark, which
+// has no Deadline method, the end of the binary's -test.timeout counted
+// from the start of the process (a little early, never late).
+func deadlineOf(t testing.TB) (time.Time, bool) {
+	if d, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		return d.Deadline()
+	}
+	f := flag.Lookup("test.timeout")
+	if f == nil {
+		return time.Time{}, false
+	}
+	g, ok := f.Value.(flag.Getter)
+	if !ok {
+		return time.Time{}, false
+	}
+	if timeout, ok := g.Get().(time.Duration); ok && timeout > 0 {
+		return processStart.Add(timeout), true
+	}
+	return time.Time{}, false
+}
+
 // logWriter passes complete lines to t.Log and keeps the whole output.
 type logWriter struct {
-	t      *testing.T
+	t      testing.TB
 	prefix string
 
 	mu      sync.Mutex

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -406,5 +407,80 @@ func TestInNamespaceReports(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("mode %s: output lacks %q:\n%s", mode, want, out)
 		}
+	}
+}
+
+// BenchmarkInNamespaceHelper does nothing unless
+// TestInNamespaceReportsBenchmark runs it with helperEnv set.
+func BenchmarkInNamespaceHelper(b *testing.B) {
+	mode := os.Getenv(helperEnv)
+	if mode == "" {
+		b.Skip("only run by TestInNamespaceReportsBenchmark")
+	}
+	if !InNamespace(b, nil) {
+		return
+	}
+	switch mode {
+	case "fail":
+		b.Error("failing on purpose")
+	case "skip":
+		b.Skip("skipping on purpose")
+	}
+	if Current() == "" {
+		b.Error("Current() is empty inside")
+	}
+	b.ReportMetric(42, "answers")
+	b.ReportMetric(7, "ns/op")
+}
+
+// TestInNamespaceReportsBenchmark checks that a benchmark run inside a
+// namespace reports the inner run's metrics as its own, and fails when the
+// inner run fails or skips.
+func TestInNamespaceReportsBenchmark(t *testing.T) {
+	requireNetns(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for mode, want := range map[string]*regexp.Regexp{
+		"fail": regexp.MustCompile(`test failed inside namespace`),
+		"skip": regexp.MustCompile(`benchmark skipped inside namespace`),
+		// The outer line, without -test.v: 7 ns/op and 42 answers from
+		// the inner run, not the outer process's time.
+		"pass": regexp.MustCompile(`(?m)^BenchmarkInNamespaceHelper(-\d+)?\s+1\s+7\.000 ns/op\s+42\.00 answers$`),
+	} {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		cmd := exec.CommandContext(ctx, exe, "-test.run=^$", "-test.bench=^BenchmarkInNamespaceHelper$", "-test.benchtime=1x", "-test.count=1")
+		cmd.Env = append(os.Environ(), helperEnv+"="+mode)
+		out, err := cmd.CombinedOutput()
+		cancel()
+		if wantErr := mode != "pass"; (err != nil) != wantErr {
+			t.Errorf("mode %s: exit error %v, want error: %v\n%s", mode, err, wantErr, out)
+		}
+		if !want.Match(out) {
+			t.Errorf("mode %s: output does not match %q:\n%s", mode, want, out)
+		}
+	}
+}
+
+func TestBenchMetrics(t *testing.T) {
+	out := `goos: linux
+BenchmarkB/tabs=4
+BenchmarkB/tabs=4/mode=http
+    bench_test.go:1: tab 1: 12 s
+BenchmarkB/tabs=4/mode=http-2   	       1	         4.020 copies/segment	  0 stalls	         6.100 latency-mean-s
+BenchmarkB/tabs=4/mode=http2-2  	       1	         9.000 copies/segment
+PASS
+`
+	got, ok := benchMetrics(out, "BenchmarkB/tabs=4/mode=http")
+	want := []benchMetric{{4.02, "copies/segment"}, {0, "stalls"}, {6.1, "latency-mean-s"}}
+	if !ok || !slices.Equal(got, want) {
+		t.Errorf("benchMetrics = %v, %v; want %v", got, ok, want)
+	}
+	if got, ok := benchMetrics(out, "BenchmarkB/tabs=4"); ok {
+		t.Errorf("benchMetrics of the parent = %v, want none", got)
+	}
+	if got, ok := benchMetrics("BenchmarkC-2\t1\tx ns/op\n", "BenchmarkC"); ok {
+		t.Errorf("benchMetrics of a malformed line = %v, want none", got)
 	}
 }
