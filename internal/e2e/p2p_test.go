@@ -134,7 +134,11 @@ func TestBrowsersShareSegments(t *testing.T) {
 				tctx := bctx
 				if i > 0 {
 					var tcancel context.CancelFunc
-					tctx, tcancel = browser.NewTab(bctx)
+					// A browser context each: tabs that shared
+					// one would share its HTTP cache, and the
+					// origin would send each segment once
+					// without any peer-to-peer.
+					tctx, tcancel = browser.NewIsolatedTab(bctx)
 					defer tcancel()
 				}
 				if err := chromedp.Do(tctx, chromedp.Navigate(page)); err != nil {
@@ -234,7 +238,9 @@ func TestBrowsersShareSegments(t *testing.T) {
 		copies := (segsTo - segsFrom) / published
 		t.Logf("origin: %.0f segment responses in all, %.2f per segment published while all %d tabs played (%.0f s)",
 			segsTo-segsBefore, copies, p2pTabs, measureTo.Sub(measureFrom).Seconds())
-		if copies > float64(p2pTabs)-1 {
+		// The primary edge fetcher's copy, and at most about one more
+		// (a backup's, a fallback) now and then: HTTP-only tabs cost 4.
+		if copies > 2 {
 			t.Errorf("the origin sent each segment %.2f times to %d tabs", copies, p2pTabs)
 		}
 	}
