@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"runtime/debug"
@@ -27,6 +28,8 @@ type originFlags struct {
 	copyResponses                  bool
 	window, maxConns               int
 	poll                           time.Duration
+	mcast                          mcastFlags
+	mcastPubKey                    string // set by startOrigin when multicast is on
 }
 
 func (f *originFlags) register(fs *flag.FlagSet, withSource bool) {
@@ -40,6 +43,7 @@ func (f *originFlags) register(fs *flag.FlagSet, withSource bool) {
 	fs.IntVar(&f.window, "window", 6, "segments listed in the live playlist")
 	fs.IntVar(&f.maxConns, "max-conns", 10000, "cap on open HTTP connections (idle ones are evicted first)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.mcast.register(fs)
 }
 
 // newSource builds the source a --source flag names.
@@ -84,22 +88,40 @@ func startOrigin(ctx context.Context, f *originFlags, logger *slog.Logger) (stri
 		return "", nil, fmt.Errorf("--max-conns must be positive, got %d", f.maxConns)
 	}
 	tuneGC()
+	// The page, and the multicast repair endpoint when multicast is on.
+	mux := http.NewServeMux()
+	mux.Handle("/", web.Handler())
 	o := origin.New(origin.Config{
 		Stream:   origin.StreamConfig{Window: f.window, CopyResponses: f.copyResponses},
 		MaxConns: f.maxConns,
-		Web:      web.Handler(),
+		Web:      mux,
 		Logger:   logger,
 	})
-	if _, err := o.AddStream(f.stream, src); err != nil {
+	st, err := o.AddStream(f.stream, src)
+	if err != nil {
 		return "", nil, err
 	}
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		return "", nil, fmt.Errorf("listen on %s: %w", f.addr, err)
 	}
+	mctx, mcancel := context.WithCancel(ctx)
+	var mdone <-chan error
+	if f.mcast.group != "" {
+		if f.mcastPubKey, mdone, err = startMulticast(mctx, &f.mcast, o, st, mux, logger); err != nil {
+			mcancel()
+			_ = ln.Close()
+			return "", nil, err
+		}
+	}
 	done := make(chan error, 1)
 	go func() {
-		done <- o.Run(ctx, ln)
+		err := o.Run(ctx, ln)
+		mcancel() // the multicast loop ends with the origin
+		if mdone != nil {
+			err = errors.Join(err, <-mdone)
+		}
+		done <- err
 	}()
 	return "http://" + ln.Addr().String(), done, nil
 }
@@ -120,6 +142,10 @@ func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	fmt.Fprintf(stdout, "origin: playlist %s/live/%s/index.m3u8, player %s/?stream=%s\n", base, f.stream, base, f.stream)
+	if f.mcastPubKey != "" {
+		fmt.Fprintf(stdout, "multicast: %s via %s, repair %s%s{id}, public key %s\n", f.mcast.group, f.mcast.iface,
+			base, mcastObjectsPath(f.stream), f.mcastPubKey)
+	}
 	return <-done
 }
 
@@ -159,6 +185,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	fmt.Fprint(stdout, demoBanner(base, f.stream, trackerURL))
+	if f.mcastPubKey != "" {
+		fmt.Fprintf(stdout, "  multicast %s via %s, public key %s\n", f.mcast.group, f.mcast.iface, f.mcastPubKey)
+	}
 
 	// Run until ctx ends or either server stops; then stop both.
 	var err1, err2 error
