@@ -178,9 +178,10 @@ func TestPacketizeLayout(t *testing.T) {
 		ks, ms   []int // per block
 	}{
 		{0, 0.2, false, nil, nil},
-		{1, 0.2, false, []int{1}, []int{1}},
-		{S, 0.2, false, []int{1}, []int{1}},
-		{S + 1, 0.2, false, []int{2}, []int{1}},
+		{1, 0.2, false, []int{1}, []int{3}}, // small blocks get minParity
+		{S, 0.2, false, []int{1}, []int{3}},
+		{S + 1, 0.2, false, []int{2}, []int{3}},
+		{20 * S, 0.2, false, []int{20}, []int{4}},
 		{64 * S, 0.2, false, []int{64}, []int{13}},
 		{64*S + 1, 0.2, false, []int{33, 32}, []int{7, 7}},
 		{160_000, 0.2, false, []int{63, 62}, []int{13, 13}},
@@ -277,11 +278,11 @@ func TestPacketizeParity(t *testing.T) {
 			shards = append(shards, bytes.Clone(q.Data))
 		}
 	}
-	if len(shards) != 4+1 {
+	if len(shards) != 4+minParity {
 		t.Fatalf("%d symbols", len(shards))
 	}
 	shards[3] = append(shards[3], make([]byte, S-100)...)
-	enc, err := code(4, 1)
+	enc, err := code(4, minParity)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,7 +446,7 @@ func parseCases(t testing.TB) []struct {
 	p := newCodecPacketizer(t, PacketizerConfig{})
 	p.seq = 1
 	pkts := packetize(t, p, codecObject(9, 2*S+10))
-	info, sym, last := pkts[0], pkts[1], pkts[4] // INFO s0 s1 INFO s2 p0 INFO; s2 is short
+	info, sym, last := pkts[0], pkts[1], pkts[3] // INFO s0 s1 s2 INFO p0 p1 p2 INFO; s2 is short
 	mut := func(b []byte, f func([]byte) []byte) []byte { return f(bytes.Clone(b)) }
 	return []struct {
 		name string
@@ -471,7 +472,7 @@ func parseCases(t testing.TB) []struct {
 		{"last symbol padded", append(bytes.Clone(last), 0), errSymbolLength},
 		{"block out of range", mut(sym, func(b []byte) []byte { b[12+13] = 1; return b }), errLayout},
 		{"K wrong", mut(sym, func(b []byte) []byte { b[12+17] = 2; return b }), errLayout},
-		{"index over K+M", mut(sym, func(b []byte) []byte { b[12+15] = 4; return b }), errLayout},
+		{"index over K+M", mut(sym, func(b []byte) []byte { b[12+15] = 6; return b }), errLayout},
 		{"K+M over 256", mut(sym, func(b []byte) []byte { b[12+18] = 1; return b }), errLayout},
 		{"S zero", mut(sym, func(b []byte) []byte { b[12+20], b[12+21] = 0, 0; return b }), errLayout},
 		{"S too small", mut(sym, func(b []byte) []byte { binary.BigEndian.PutUint16(b[12+20:], MinSymbolSize-1); return b }), errLayout},

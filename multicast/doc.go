@@ -35,6 +35,11 @@
 // bounded ([ReassemblerConfig]); [Reassembler.Stats] counts everything,
 // drops by [DropReason].
 //
+// A [Receiver] puts the pieces together for a relay: a [Listener] feeds a
+// Reassembler that repairs through [HTTPRepair], and each verified object
+// is written atomically to a folder (fusioncast mcast recv) or handed to a
+// function.
+//
 // # Keys
 //
 // [LoadOrCreateKey] gives the origin its private key (a PKCS #8 PEM file

@@ -48,9 +48,23 @@ func code(k, m int) (reedsolomon.Encoder, error) {
 	return enc, nil
 }
 
+// minParity is the least parity a block gets when parity is on (within
+// K+M ≤ 256). A proportional share alone gives every block of up to 5 data
+// symbols a single parity symbol at 20%: a playlist of 1 to 3 symbols
+// would then need a repair whenever 2 of its 2 to 4 symbols are lost,
+// 0.25 to 1.4% of playlists at 5% random loss, where a segment's blocks of
+// 63 fail about once in 45,000. With 3, a block of up to 3 symbols fails
+// (at 5% loss) less often than all 3 copies of the object's INFO are lost,
+// and a playlist costs 2 more packets than before: about 10 kbit/s.
+const minParity = 3
+
 // parityCount returns M for a block of k data symbols and an overhead in
 // millionths: ceil(k × overhead), computed in integers so that every
-// platform agrees (0.2 × 15 is 3.0000000000000004 in floating point).
+// platform agrees (0.2 × 15 is 3.0000000000000004 in floating point), and
+// at least minParity unless the overhead is 0.
 func parityCount(k, ppm int) int {
-	return (k*ppm + 999_999) / 1_000_000
+	if ppm == 0 {
+		return 0
+	}
+	return max((k*ppm+999_999)/1_000_000, min(minParity, MaxShards-k))
 }

@@ -64,8 +64,10 @@ type PacketizerConfig struct {
 	// MaxBlockSymbols is Kmax, the most data symbols in a block. K + M
 	// must stay within 256. If zero, DefaultMaxBlockSymbols (64).
 	MaxBlockSymbols int
-	// Overhead is the parity per block, from 0 to 1: M = ceil(K × Overhead).
-	// If zero, DefaultOverhead (0.20); NoParity turns parity off.
+	// Overhead is the parity per block, from 0 to 1: M = ceil(K × Overhead),
+	// but at least 3 (small blocks, such as playlists, would otherwise get
+	// one parity symbol; see docs/multicast.md, "Blocks and FEC"). If zero,
+	// DefaultOverhead (0.20); NoParity turns parity off.
 	Overhead float64
 	// NoParity sends no parity symbols (Overhead 0).
 	NoParity bool

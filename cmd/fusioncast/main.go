@@ -36,6 +36,9 @@ var commands = map[string]command{
 	"benchegress": {"measure origin egress per segment for N viewers (the baseline the swarm flattens)",
 		runBenchEgress},
 	"simulate": {"run the peer engine for thousands of viewers on a simulated network, in virtual time", runSimulate},
+	"relay":    {"relay agent for a LAN: the origin's multicast in, its stream out over HTTP (and to the swarm)", runRelay},
+	"mcast": {"multicast tools: `mcast recv` joins an origin's group and writes the verified segments to a folder",
+		runMcast},
 }
 
 // errUsage means the command line was wrong; the message was printed.
