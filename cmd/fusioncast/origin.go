@@ -7,17 +7,22 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
+	"reflect"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
 
 	"fusioncast/internal/demomedia"
+	"fusioncast/multicast"
 	"fusioncast/origin"
+	"fusioncast/relay"
 	"fusioncast/tracker"
 	"fusioncast/web"
 )
@@ -151,10 +156,11 @@ func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := originFlags{source: "demo"}
-	var trackerAddr string
-	fs := newFlags("demo", "[--addr HOST:PORT] [--tracker-addr HOST:PORT|off]", stderr)
+	var trackerAddr, relayAddr string
+	fs := newFlags("demo", "[--addr HOST:PORT] [--tracker-addr HOST:PORT|off] [--relay-addr HOST:PORT|off]", stderr)
 	f.register(fs, false)
 	fs.StringVar(&trackerAddr, "tracker-addr", "", `tracker listen address (default: the host of --addr, its port + 1); "off": no tracker, HTTP only`)
+	fs.StringVar(&relayAddr, "relay-addr", "", `relay listen address (default: the host of --addr, its port + 10); the origin multicasts over lo to the relay; "off": no multicast, no relay`)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -167,47 +173,111 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 	}
+	if relayAddr == "" {
+		if relayAddr, err = addPort(f.addr, 10); err != nil {
+			return err
+		}
+	}
+	withRelay := relayAddr != "off"
+	if withRelay && f.mcast.group == "" {
+		// Multicast over lo only, from 127.0.0.1, with a key of this run.
+		dir, err := os.MkdirTemp("", "fusioncast-demo-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		port := 5004
+		if _, p, _ := net.SplitHostPort(f.addr); p == "0" {
+			port = 20000 + rand.IntN(20000) // tests run several demos at once
+		}
+		f.mcast.group = fmt.Sprintf("239.255.0.1:%d", port)
+		f.mcast.iface, f.mcast.source, f.mcast.key = "lo", "127.0.0.1", filepath.Join(dir, "mcast.key")
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	base, done, err := startOrigin(ctx, &f, logger)
 	if err != nil {
 		return err
 	}
-	var (
-		trackerURL  string
-		trackerDone <-chan error // nil without a tracker: never ready
-	)
-	if trackerAddr != "off" {
-		if trackerURL, trackerDone, err = startDemoTracker(ctx, trackerAddr, logger); err != nil {
-			cancel()
-			<-done
-			return err
+	waits := []<-chan error{done}
+	stop := func(err error) error {
+		cancel()
+		errs := []error{err}
+		for _, w := range waits {
+			errs = append(errs, <-w)
 		}
+		return errors.Join(errs...)
 	}
-	fmt.Fprint(stdout, demoBanner(base, f.stream, trackerURL))
-	if f.mcastPubKey != "" {
+	var trackerURL string
+	if trackerAddr != "off" {
+		var tdone <-chan error
+		if trackerURL, tdone, err = startDemoTracker(ctx, trackerAddr, logger); err != nil {
+			return stop(err)
+		}
+		waits = append(waits, tdone)
+	}
+	var relayBase string
+	if withRelay && f.mcastPubKey != "" {
+		var rdone <-chan error
+		if relayBase, rdone, err = startDemoRelay(ctx, relayAddr, base, &f, logger); err != nil {
+			return stop(err)
+		}
+		waits = append(waits, rdone)
+	}
+	fmt.Fprint(stdout, demoBanner(base, f.stream, trackerURL, relayBase, f.mcast.group))
+	if relayBase == "" && f.mcastPubKey != "" {
 		fmt.Fprintf(stdout, "  multicast %s via %s, public key %s\n", f.mcast.group, f.mcast.iface, f.mcastPubKey)
 	}
 
-	// Run until ctx ends or either server stops; then stop both.
-	var err1, err2 error
-	select {
-	case err1 = <-done:
-		cancel()
-		if trackerDone != nil {
-			err2 = <-trackerDone
-		}
-	case err1 = <-trackerDone:
-		cancel()
-		err2 = <-done
+	// Run until ctx ends or any part stops; then stop them all.
+	cases := make([]reflect.SelectCase, len(waits))
+	for i, w := range waits {
+		cases[i] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(w)}
 	}
-	return errors.Join(err1, err2)
+	i, v, _ := reflect.Select(append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())}))
+	var first error
+	if i < len(waits) {
+		if e, ok := v.Interface().(error); ok {
+			first = e
+		}
+		waits = append(waits[:i], waits[i+1:]...)
+	}
+	return stop(first)
+}
+
+// startDemoRelay runs a relay for the demo's stream on addr: multicast
+// from the origin over lo, the LAN side on addr.
+func startDemoRelay(ctx context.Context, addr, origin string, f *originFlags, logger *slog.Logger) (string, <-chan error, error) {
+	pub, err := multicast.LoadPublicKey(f.mcastPubKey)
+	if err != nil {
+		return "", nil, err
+	}
+	r, err := relay.New(relay.Config{Stream: f.stream, Origin: origin, Group: f.mcast.group, Interface: f.mcast.iface,
+		Source: f.mcast.source, PublicKey: pub, Logger: logger})
+	if err != nil {
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("relay: listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	done := make(chan error, 1)
+	go func() {
+		err := r.Run(ctx)
+		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shut)
+		done <- err
+	}()
+	return "http://" + ln.Addr().String(), done, nil
 }
 
 // demoBanner is what `fusioncast demo` prints: the page to open (with the
 // tracker, so that tabs share segments), the playlist, the tracker and the
 // metrics.
-func demoBanner(base, stream, trackerURL string) string {
+func demoBanner(base, stream, trackerURL, relayBase, group string) string {
 	q := url.Values{}
 	if stream != "demo" {
 		q.Set("stream", stream)
@@ -234,23 +304,30 @@ func demoBanner(base, stream, trackerURL string) string {
 	if trackerURL != "" {
 		fmt.Fprintf(&b, "  tracker  %s\n", trackerURL)
 	}
+	if relayBase != "" {
+		fmt.Fprintf(&b, "  relay    %s/  (the origin multicasts to %s over lo; the relay's copy: %s/live/%s/index.m3u8)\n",
+			relayBase, group, relayBase, stream)
+	}
 	fmt.Fprintf(&b, "  stats    %s/metrics\n\nPress Ctrl-C to stop.\n", base)
 	return b.String()
 }
 
 // nextPort returns addr with its port plus one (port 0 stays 0): where the
 // demo's tracker listens by default.
-func nextPort(addr string) (string, error) {
+func nextPort(addr string) (string, error) { return addPort(addr, 1) }
+
+// addPort returns addr with its port plus d (port 0 stays 0).
+func addPort(addr string, d int) (string, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "", fmt.Errorf("--addr %q: %v", addr, err)
 	}
 	n, err := strconv.Atoi(port)
-	if err != nil || n < 0 || n > 65534 {
-		return "", fmt.Errorf("--addr %q: no port after it for the tracker; set --tracker-addr", addr)
+	if err != nil || n < 0 || n+d > 65535 {
+		return "", fmt.Errorf("--addr %q: no port %d above it for the tracker or the relay; set --tracker-addr or --relay-addr", addr, d)
 	}
 	if n > 0 {
-		n++
+		n += d
 	}
 	return net.JoinHostPort(host, strconv.Itoa(n)), nil
 }
