@@ -768,3 +768,36 @@ test('serving: bytes still in the link served last count against the serve windo
   // left to write for v0.
   assert.deepEqual(absents, [{ viewer: 1, reason: 'busy' }]);
 });
+
+test('edge rules: with a relay among its peers the primary waits one stagger for it', async () => {
+  const clock = new FakeClock();
+  const origin = new Origin(clock);
+  const stream = new Stream(origin);
+  // The relay stands for the multicast feed: it has each segment at once.
+  const relay = newEngine(clock, origin, { role: 'relay' });
+  relay.setEdge(true, 0);
+  const primary = newEngine(clock, origin);
+  primary.setEdge(true, 0);
+  connect(clock, relay, primary);
+  await clock.advance(10);
+  const player = new Player(primary, stream);
+  await run(clock, stream, 4, [relay, primary], [player]);
+  checkPlayers([player], 4);
+  // One copy per segment (the relay's): the primary took everything from it.
+  assert.equal(origin.total(), 4);
+  assert.ok(primary.stats().bytesRelay > 0, 'bytes counted as from the relay');
+  // A relay that has nothing: the primary fetches one stagger (1 s) later.
+  const quiet = newEngine(clock, origin, { role: 'relay', noUpload: true });
+  const lone = newEngine(clock, origin);
+  lone.setEdge(true, 0);
+  connect(clock, quiet, lone);
+  await clock.advance(10);
+  lone.setPlaylist(stream.window());
+  await clock.advance(5000);
+  const info = stream.publish();
+  const t0 = clock.now();
+  lone.setPlaylist(stream.window());
+  await clock.advance(3000);
+  const fetched = origin.log.filter((l) => l.seq === info.seq).map((l) => l.at - t0);
+  assert.deepEqual(fetched, [1000]);
+});

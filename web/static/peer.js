@@ -322,8 +322,9 @@ export class Engine {
     this.edge = edge;
     this.rank = rank;
     this.sendStatus();
-    // A new primary fetches at once the newest segment nobody has yet.
-    if (edge && rank === 0 && this.hasAny) {
+    // A new primary fetches at once the newest segment nobody has yet
+    // (unless a relay brings it: see schedule).
+    if (edge && rank === 0 && this.hasAny && !this.hasRelay()) {
       const s = this.segs.get(this.newest);
       if (s && !s.data && !s.from && !s.httpBusy && !s.verifying) this.startHTTP(s);
     }
@@ -439,17 +440,28 @@ export class Engine {
   // skipped) are only asked of peers that have them, and fetched over HTTP
   // only once the player wants them.
   schedule(s, newest) {
-    if (newest && this.edge && this.rank === 0) {
+    // A relay agent among the peers brings each segment by multicast: an
+    // edge fetcher then waits for it like a backup one rank further back,
+    // so that the origin sends nothing by unicast to the relay's LAN while
+    // the relay delivers.
+    const rank = this.hasRelay() ? this.rank + 1 : this.rank;
+    if (newest && this.edge && rank === 0) {
       this.startHTTP(s);
       return;
     }
     if (newest && this.edge) {
-      this.setTimer(s, this.rank * this.cfg.edgeStaggerMs);
+      this.setTimer(s, rank * this.cfg.edgeStaggerMs);
     } else if (newest) {
       this.setTimer(s, this.peerWait(s));
       s.peerWait = true;
     }
     this.request(s);
+  }
+
+  // hasRelay reports whether a relay agent is among the peers.
+  hasRelay() {
+    for (const p of this.peers) if (p.helloRecv && p.role === 'relay') return true;
+    return false;
   }
 
   peerWait(s) {
