@@ -41,7 +41,9 @@ func TestDemoChain(t *testing.T) {
 	defer cancel()
 	var out, errOut lockedBuffer
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"demo", "--addr", "127.0.0.1:0", "--tracker-addr", "127.0.0.1:0", "--relay-addr", "127.0.0.1:0"}, &out, &errOut) }()
+	go func() {
+		done <- run(ctx, []string{"demo", "--addr", "127.0.0.1:0", "--tracker-addr", "127.0.0.1:0", "--relay-addr", "127.0.0.1:0"}, &out, &errOut)
+	}()
 	relayRe := regexp.MustCompile(`relay +(http://127\.0\.0\.1:\d+)/`)
 	var relayBase string
 	deadline := time.Now().Add(20 * time.Second)
