@@ -24,6 +24,18 @@
 // backup edge fetcher's stagger). A request whose peer leaves resumes from
 // another peer at the byte it reached.
 //
+// # Relays
+//
+// A relay agent seeds a site (a campus LAN) with segments it receives by
+// other means (multicast): its engine has Config.NoDownload and Role
+// proto.RoleRelay. It never requests from peers, never fetches over HTTP
+// and is never an edge fetcher; its segments come from [Engine.Put],
+// which checks size and SHA-256 again, announces HAVE to every peer and
+// serves them, also before a playlist lists them. Unless ServeWindow is
+// set it accepts every request: its viewers have nowhere better to go.
+// Viewers prefer relays and edge fetchers as holders, and count what they
+// get from relays apart (Stats.BytesRelay).
+//
 // # Serving
 //
 // Accepted requests are served one at a time, in the order they came,
@@ -37,7 +49,8 @@
 // ABSENT busy; the requester asks another holder, or waits for the next
 // HAVE, which comes from a peer that has just completed the segment and is
 // likely idle. `fusioncast simulate` measured what each rule is worth
-// (docs/simulation.md).
+// (docs/simulation.md). A relay serves ServeLinks links (16) side by side
+// by the same rules, and has no serve window.
 //
 // # Liveness
 //

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -21,6 +22,11 @@ const (
 	SourceNone Source = iota
 	SourceHTTP        // the origin (or a cache in front of it)
 	SourcePeer        // another peer, over a data channel
+	// SourcePut: handed to [Engine.Put] by the caller, who got and verified
+	// it elsewhere (a relay agent's multicast receiver). Neither HTTP nor
+	// peer: counting it as either would report origin egress or peer
+	// traffic that never happened.
+	SourcePut
 )
 
 func (s Source) String() string {
@@ -29,6 +35,8 @@ func (s Source) String() string {
 		return "http"
 	case SourcePeer:
 		return "p2p"
+	case SourcePut:
+		return "put"
 	}
 	return "none"
 }
@@ -64,7 +72,16 @@ type Config struct {
 	UploadKbps uint32
 	// NoUpload makes the engine serve nothing (it still receives).
 	NoUpload bool
-	Fetch    Fetcher
+	// NoDownload makes the engine a pure seed, as a relay agent is: it
+	// never requests segments from peers (HELLOs and HAVEs only tell it
+	// who has what), never fetches over HTTP and is never an edge fetcher
+	// (SetEdge is ignored); its segments come from [Engine.Put]. Fetch may
+	// then be nil. Unless ServeWindow is set, it accepts every request (16
+	// per peer): its viewers have no better holder to turn to, and one
+	// sent away busy would end up at the origin, which the relay is there
+	// to spare.
+	NoDownload bool
+	Fetch      Fetcher
 	// Clock is the engine's time. If nil, the wall clock.
 	Clock Clock
 	// Keep is how many segments older than the playlist window stay
@@ -80,6 +97,15 @@ type Config struct {
 	// request is served at a time. Links should call [Engine.Pump] when
 	// their buffered amount falls to it. If zero, HighWater / 4.
 	LowWater uint64
+	// ServeLinks is how many links the engine sends DATA to at once. If
+	// zero, 1: one request at a time (see [Engine.Pump]), so that each
+	// requester gets its copy as early as the upload allows and shares it
+	// in turn; and 16 with NoDownload, for a relay, whose viewers take
+	// their copies from it directly: one association at a time leaves
+	// the relay waiting on each one's congestion window, several keep its
+	// upload busy (docs/benchmarks.md, "Relay: WebRTC viewers seeded per
+	// core").
+	ServeLinks int
 	// ServeWindow bounds the bytes of accepted requests not yet sent: a
 	// request beyond it is answered ABSENT busy (one is always accepted),
 	// so requesters go to holders with time to spare instead of sharing a
@@ -122,7 +148,7 @@ type Config struct {
 }
 
 func (c *Config) defaults() error {
-	if c.Fetch == nil {
+	if c.Fetch == nil && !c.NoDownload {
 		return errors.New("peer: Config.Fetch is required")
 	}
 	if c.Clock == nil {
@@ -139,6 +165,15 @@ func (c *Config) defaults() error {
 	}
 	if c.LowWater == 0 || c.LowWater > c.HighWater {
 		c.LowWater = c.HighWater / 4
+	}
+	if c.ServeLinks <= 0 {
+		c.ServeLinks = 1
+		if c.NoDownload {
+			c.ServeLinks = 16
+		}
+	}
+	if c.ServeWindow == 0 && c.NoDownload {
+		c.ServeWindow = math.MaxUint64
 	}
 	if c.ServeWindow == 0 {
 		c.ServeWindow = 1 << 20
@@ -171,9 +206,12 @@ func (c *Config) defaults() error {
 type Stats struct {
 	BytesHTTP     int64 // segment bytes fetched over HTTP (including copies a peer beat)
 	BytesP2P      int64 // verified segment bytes received from peers
+	BytesRelay    int64 // the part of BytesP2P that came from relay agents (HELLO role relay)
+	BytesPut      int64 // segment bytes added with Put
 	BytesUp       int64 // DATA payload bytes sent to peers
 	SegmentsHTTP  int64
 	SegmentsP2P   int64
+	SegmentsPut   int64
 	BadData       int64 // segments from peers that failed verification
 	HTTPErrors    int64
 	ProtocolDrops int64 // peers dropped for breaking the protocol
@@ -199,12 +237,14 @@ type Engine struct {
 	stats  Stats
 	closed bool
 
-	order      []serveRef    // accepted requests, served one after another
-	pumpTimer  bool          // a retry of pump is scheduled
-	ticking    bool          // maintain is scheduled
-	lastServed *Peer         // the peer whose link got DATA last
-	httpAvg    time.Duration // moving average of HTTP fetch times
-	nextPeer   uint64
+	order     []serveRef    // accepted requests, served one after another
+	pumpTimer bool          // a retry of pump is scheduled
+	ticking   bool          // maintain is scheduled
+	serving   []*Peer       // links that got DATA and have not drained to LowWater (at most ServeLinks)
+	lastSent  *Peer         // the link that got DATA last
+	httpAvg   time.Duration // moving average of HTTP fetch times
+	sendBuf   []byte        // messages to SendCopier links are encoded here
+	nextPeer  uint64
 }
 
 // serveRef names an accepted request in the engine's serving order.
@@ -279,10 +319,18 @@ func (e *Engine) Stats() Stats {
 }
 
 // SetEdge makes the engine an edge fetcher of the given rank (0 is the
-// primary), or not. The tracker decides (peer/rtc Config.OnEdge).
+// primary), or not. The tracker decides (peer/rtc Config.OnEdge). An
+// engine with Config.NoDownload fetches nothing and ignores it (the
+// tracker never names a relay anyway).
 func (e *Engine) SetEdge(edge bool, rank int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.cfg.NoDownload {
+		if edge {
+			e.cfg.Logger.Debug("edge role ignored: the engine does not download")
+		}
+		return
+	}
 	if e.edge == edge && e.rank == rank {
 		return
 	}
@@ -362,11 +410,21 @@ func (e *Engine) SetPlaylist(window []SegmentInfo) {
 		}
 		e.schedule(s, isNew && info.Seq == window[len(window)-1].Seq)
 	}
-	// Segments that left the window stay servable for Keep more.
-	var old []uint32
 	for seq, s := range e.segs {
 		if !inPL[seq] {
 			s.inPL = false
+		}
+	}
+	e.trimOld()
+}
+
+// trimOld keeps the Keep newest of the segments outside the playlist
+// window (those that left it, and those Put before a playlist lists them)
+// and forgets the others: they stay servable for a while after they leave.
+func (e *Engine) trimOld() {
+	var old []uint32
+	for seq, s := range e.segs {
+		if !s.inPL {
 			old = append(old, seq)
 		}
 	}
@@ -377,11 +435,70 @@ func (e *Engine) SetPlaylist(window []SegmentInfo) {
 	}
 }
 
+// Put adds a segment that the caller got and verified elsewhere (a relay
+// agent's multicast receiver). The engine checks its size and SHA-256
+// against info again and refuses it, storing nothing, when they differ.
+// Otherwise it holds the segment as if it had downloaded it (source
+// [SourcePut]): pending Gets return, every peer gets a HAVE, requests for
+// it are served. The engine keeps data: the caller must not change it.
+//
+// The segment need not be in the playlist window the engine was given: a
+// relay may receive a segment before the playlist that lists it. Until a
+// playlist lists it, it counts with the segments that left the window, of
+// which the engine keeps the Keep newest; Put refuses a segment older
+// than all of those. A Put for a sequence number the engine knows with
+// another size or hash replaces that version, as a playlist naming
+// another version does: the latest word wins. A segment the engine holds
+// already is left as it is.
+func (e *Engine) Put(info SegmentInfo, data []byte) error {
+	switch {
+	case info.Size == 0:
+		return fmt.Errorf("peer: Put of segment %d: size 0", info.Seq)
+	case len(data) != int(info.Size):
+		return fmt.Errorf("peer: Put of segment %d: %d bytes, its info says %d", info.Seq, len(data), info.Size)
+	case sha256.Sum256(data) != info.SHA256:
+		return fmt.Errorf("peer: Put of segment %d: SHA-256 does not match its info", info.Seq)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return errors.New("peer: Put on a closed engine")
+	}
+	s := e.segs[info.Seq]
+	if s != nil && (s.info.SHA256 != info.SHA256 || s.info.Size != info.Size) {
+		e.forget(s)
+		s = nil
+	}
+	if s == nil {
+		s = &segment{info: info, hash8: proto.Hash8Of(info.SHA256), seen: e.cfg.Clock.Now()}
+		e.segs[info.Seq] = s
+		e.trimOld()
+		if e.segs[info.Seq] != s {
+			return fmt.Errorf("peer: Put of segment %d: older than the %d segments kept outside the playlist window", info.Seq, e.cfg.Keep)
+		}
+		// A later playlist that does not list it yet is an older copy
+		// (SetPlaylist ignores those).
+		if !e.hasAny || seqAfter(info.Seq, e.newest) {
+			e.newest, e.hasAny = info.Seq, true
+		}
+	}
+	if s.data != nil {
+		return nil
+	}
+	e.stats.BytesPut += int64(len(data))
+	e.stats.SegmentsPut++
+	e.complete(s, data, SourcePut)
+	return nil
+}
+
 // schedule decides how a segment new to the engine will be fetched. The
 // newest segment of a running stream follows the edge rules; older ones
 // (the window an engine sees when it joins) are only asked of peers that
 // have them, and fetched over HTTP only once a player wants them.
 func (e *Engine) schedule(s *segment, newest bool) {
+	if e.cfg.NoDownload {
+		return // its segments come from Put
+	}
 	switch {
 	case !newest:
 	case e.edge && e.rank == 0:
@@ -514,7 +631,7 @@ func (e *Engine) Has(seq uint32) (Source, bool) {
 // wantBy moves s's HTTP fallback before deadline if it is earlier than the
 // one known.
 func (e *Engine) wantBy(s *segment, deadline time.Time) {
-	if s.data != nil || deadline.IsZero() || (!s.deadline.IsZero() && !deadline.Before(s.deadline)) {
+	if e.cfg.NoDownload || s.data != nil || deadline.IsZero() || (!s.deadline.IsZero() && !deadline.Before(s.deadline)) {
 		return
 	}
 	s.deadline = deadline
@@ -533,7 +650,7 @@ func (e *Engine) margin() time.Duration {
 
 // startHTTP fetches s over HTTP.
 func (e *Engine) startHTTP(s *segment) {
-	if s.httpBusy || s.data != nil {
+	if e.cfg.NoDownload || s.httpBusy || s.data != nil {
 		return
 	}
 	s.httpBusy = true
@@ -603,7 +720,7 @@ func (e *Engine) complete(s *segment, b []byte, src Source) {
 
 // want asks a peer for s if one has it and the engine needs it.
 func (e *Engine) want(s *segment) {
-	if s.data != nil || s.from != nil || s.httpBusy || !s.inPL {
+	if e.cfg.NoDownload || s.data != nil || s.from != nil || s.httpBusy || !s.inPL {
 		return
 	}
 	if best := e.bestHolder(s, nil); best != nil {

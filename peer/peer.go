@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -39,6 +40,20 @@ type Peer struct {
 	rtt                  time.Duration
 
 	closed bool
+	// reuse: the link is a SendCopier, so messages to it are encoded in
+	// the engine's one send buffer.
+	reuse bool
+}
+
+// SendCopier is implemented by a [Link] whose Send is done with b when it
+// returns (it sent or copied it, as a pion data channel does): the engine
+// then encodes the messages it sends on that link into one reused buffer
+// instead of a new one each. A relay sending hundreds of megabits a second
+// allocates that much less, and collects that much less garbage.
+type SendCopier interface {
+	Link
+	// SendCopies does nothing; it marks the link.
+	SendCopies()
 }
 
 // serving is a request from the other peer that the engine is answering.
@@ -58,6 +73,7 @@ func (p *Peer) Name() string { return p.name }
 // its buffered amount falls low.
 func (e *Engine) AddLink(name string, l Link) *Peer {
 	p := &Peer{e: e, link: l, name: name, has: make(map[uint32]proto.Hash8), out: make(map[uint32]*segment)}
+	_, p.reuse = l.(SendCopier)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -118,8 +134,11 @@ func (e *Engine) removeLocked(p *Peer) {
 	}
 	p.closed = true
 	delete(e.peers, p)
-	if e.lastServed == p {
-		e.lastServed = nil
+	if i := slices.Index(e.serving, p); i >= 0 {
+		e.serving = slices.Delete(e.serving, i, i+1)
+	}
+	if e.lastSent == p {
+		e.lastSent = nil
 	}
 	_ = p.link.Close()
 	ids := make([]uint32, 0, len(p.out))
@@ -154,7 +173,15 @@ func (p *Peer) send(m proto.Message) {
 	if p.closed {
 		return
 	}
-	if err := p.link.Send(proto.Append(nil, m)); err != nil {
+	var b []byte
+	if p.reuse {
+		// e.mu is held: the buffer is the engine's alone until Send returns.
+		p.e.sendBuf = proto.Append(p.e.sendBuf[:0], m)
+		b = p.e.sendBuf
+	} else {
+		b = proto.Append(nil, m)
+	}
+	if err := p.link.Send(b); err != nil {
 		p.e.cfg.Logger.Debug("send failed; dropping the peer", "peer", p.name, "err", err)
 		p.e.removeLocked(p)
 	}
@@ -331,7 +358,7 @@ func (e *Engine) serve(p *Peer, m proto.Request) error {
 		p.send(proto.Absent{RequestID: m.RequestID, Reason: proto.AbsentNotHere})
 	case uint64(m.Offset)+uint64(m.Length) > uint64(len(s.data)):
 		p.send(proto.Absent{RequestID: m.RequestID, Reason: proto.AbsentBadRange})
-	case e.queued() > 0 && e.queued()+uint64(m.Length) > e.cfg.ServeWindow:
+	case e.beyondWindow(uint64(m.Length)):
 		p.send(proto.Absent{RequestID: m.RequestID, Reason: proto.AbsentBusy})
 	default:
 		p.in = append(p.in, serving{id: m.RequestID, data: s.data, next: m.Offset, end: m.Offset + m.Length})
@@ -341,8 +368,20 @@ func (e *Engine) serve(p *Peer, m proto.Request) error {
 	return nil
 }
 
+// beyondWindow reports whether accepting n more bytes would make the
+// bytes not yet delivered exceed ServeWindow (one request is always
+// accepted).
+func (e *Engine) beyondWindow(n uint64) bool {
+	if e.cfg.ServeWindow == math.MaxUint64 {
+		return false // no window (a relay): skip counting
+	}
+	q := e.queued()
+	return q > 0 && q+n > e.cfg.ServeWindow
+}
+
 // queued returns the bytes of accepted requests not yet delivered: not
-// yet sent, or still in the buffer of the link served last.
+// yet sent, or still in the buffers of the links being served and of the
+// link served last.
 func (e *Engine) queued() uint64 {
 	var n uint64
 	for _, ref := range e.order {
@@ -350,7 +389,12 @@ func (e *Engine) queued() uint64 {
 			n += uint64(r.end - r.next)
 		}
 	}
-	if last := e.lastServed; last != nil && !last.closed {
+	for _, p := range e.serving {
+		if !p.closed {
+			n += p.link.BufferedAmount()
+		}
+	}
+	if last := e.lastSent; last != nil && !last.closed && !slices.Contains(e.serving, last) {
 		n += last.link.BufferedAmount()
 	}
 	return n
@@ -392,53 +436,75 @@ func (e *Engine) LowWater() uint64 { return e.cfg.LowWater }
 func (e *Engine) Pump(*Peer) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.pumpTimer = false
 	e.pump()
 }
 
 // pump sends the DATA of the oldest accepted request, then of the next
-// one: one request at a time, so that each requester gets its segment as
-// fast as the upload allows instead of all of them sharing it. It writes
-// to a link only below the high-water mark, and it moves on to a request
-// on another link only once the link it wrote to last has drained to the
-// low-water mark: bytes parked in several links would be sent side by
-// side (each data channel has its own congestion control), and every
-// message behind them, HAVEs included, would wait. A timer tries again
-// (links that call Pump when they drain resume sooner).
+// one: one request at a time (ServeLinks 1), so that each requester gets
+// its segment as fast as the upload allows instead of all of them sharing
+// it. It writes to a link only below the high-water mark, and it starts on
+// a request on another link only once the link it wrote to last has
+// drained to the low-water mark: bytes parked in several links would be
+// sent side by side (each data channel has its own congestion control),
+// and every message behind them, HAVEs included, would wait. With
+// ServeLinks k, up to k links are served side by side that way, in the
+// order of their requests. A timer tries again (links that call Pump when
+// they drain resume sooner).
 func (e *Engine) pump() {
-	for len(e.order) > 0 {
-		ref := e.order[0]
+	e.serving = slices.DeleteFunc(e.serving, func(p *Peer) bool {
+		return p.closed || p.link.BufferedAmount() <= e.cfg.LowWater
+	})
+	for i := 0; i < len(e.order); {
+		ref := e.order[i]
 		p := ref.p
 		r := p.find(ref.id)
 		if r == nil || p.closed {
-			e.order[0] = serveRef{}
-			e.order = e.order[1:]
+			e.order = slices.Delete(e.order, i, i+1)
 			p.dropServed()
 			continue
 		}
-		if last := e.lastServed; last != nil && last != p && !last.closed && last.link.BufferedAmount() > e.cfg.LowWater {
-			e.pumpLater()
-			return
+		in := slices.Contains(e.serving, p)
+		if !in && len(e.serving) >= e.cfg.ServeLinks {
+			break // the requests after it wait too: their order is kept
 		}
 		if p.link.BufferedAmount() >= e.cfg.HighWater {
-			e.pumpLater()
-			return
+			if !in {
+				e.serving = append(e.serving, p)
+			}
+			i++ // its link is full; the next request may be on another
+			continue
 		}
 		n := min(uint32(e.cfg.Chunk), r.end-r.next)
 		p.send(proto.Data{RequestID: r.id, Offset: r.next, Payload: r.data[r.next : r.next+n]})
 		r.next += n
 		e.stats.BytesUp += int64(n)
-		e.lastServed = p
+		if !p.closed {
+			e.lastSent = p
+			if !in {
+				e.serving = append(e.serving, p)
+			}
+		}
 	}
-	e.order = nil
+	if len(e.order) == 0 {
+		e.order = nil
+		return
+	}
+	e.pumpLater()
 }
 
 // pumpLater arranges for pump to run again soon, in case no link calls
-// Pump.
+// Pump. One timer at a time: Pump calls from links do not add more.
 func (e *Engine) pumpLater() {
 	if !e.pumpTimer {
 		e.pumpTimer = true
-		e.cfg.Clock.AfterFunc(20*time.Millisecond, func() { e.Pump(nil) })
+		e.cfg.Clock.AfterFunc(20*time.Millisecond, func() {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			e.pumpTimer = false
+			if !e.closed {
+				e.pump()
+			}
+		})
 	}
 }
 
@@ -482,6 +548,11 @@ func (e *Engine) data(p *Peer, m proto.Data) error {
 		return nil
 	}
 	e.stats.BytesP2P += int64(len(b))
+	for _, c := range contrib {
+		if c.p.role == proto.RoleRelay {
+			e.stats.BytesRelay += int64(c.end - c.off)
+		}
+	}
 	e.stats.SegmentsP2P++
 	e.complete(s, b, SourcePeer)
 	return nil

@@ -39,6 +39,8 @@ var commands = map[string]command{
 	"relay":    {"relay agent for a LAN: the origin's multicast in, its stream out over HTTP (and to the swarm)", runRelay},
 	"mcast": {"multicast tools: `mcast recv` joins an origin's group and writes the verified segments to a folder",
 		runMcast},
+	"benchrelay": {"measure how many WebRTC viewers one relay core seeds: every segment within its period, relay CPU",
+		runBenchRelay},
 }
 
 // errUsage means the command line was wrong; the message was printed.

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"fusioncast/peer"
+	"fusioncast/peer/proto"
 	"fusioncast/peer/rtc"
 	"fusioncast/tracker/wire"
 )
@@ -17,15 +18,20 @@ type Config struct {
 	// Stream is the stream's name; its swarm is peer.SwarmFor(Stream).
 	Stream string
 	// Engine configures the engine; Swarm is set from Stream, and Fetch is
-	// required.
+	// required unless NoDownload is set (a relay agent, which Puts its
+	// segments).
 	Engine peer.Config
-	// Role, Site, MaxPeers, UploadKbps and ICE are passed to rtc.Config.
-	Role       wire.Role
-	Site       string
-	MaxPeers   int
-	UploadKbps int
-	ICE        rtc.ICEConfig
-	Logger     *slog.Logger
+	// Role, Site, MaxPeers, UploadKbps, TrackerRate, TrackerBurst and ICE
+	// are passed to rtc.Config (a relay: Role wire.RoleRelay, and
+	// ICE.ListenUDP for one port).
+	Role         wire.Role
+	Site         string
+	MaxPeers     int
+	UploadKbps   int
+	TrackerRate  float64
+	TrackerBurst int
+	ICE          rtc.ICEConfig
+	Logger       *slog.Logger
 }
 
 // Start creates the engine and joins the swarm in the background; when ctx
@@ -41,7 +47,7 @@ func Start(ctx context.Context, cfg Config) (*peer.Engine, <-chan struct{}, erro
 		ec.Logger = cfg.Logger
 	}
 	if cfg.Role == wire.RoleRelay {
-		ec.Role = 1
+		ec.Role = proto.RoleRelay
 	}
 	ec.UploadKbps = uint32(max(cfg.UploadKbps, 0))
 	e, err := peer.New(ec)
@@ -49,17 +55,22 @@ func Start(ctx context.Context, cfg Config) (*peer.Engine, <-chan struct{}, erro
 		return nil, nil, err
 	}
 	rc := rtc.Config{
-		TrackerURL: cfg.TrackerURL,
-		InfoHash:   wire.ID(ec.Swarm),
-		Role:       cfg.Role,
-		Site:       cfg.Site,
-		MaxPeers:   cfg.MaxPeers,
-		UploadKbps: cfg.UploadKbps,
-		ICE:        cfg.ICE,
-		Logger:     cfg.Logger,
+		TrackerURL:   cfg.TrackerURL,
+		InfoHash:     wire.ID(ec.Swarm),
+		Role:         cfg.Role,
+		Site:         cfg.Site,
+		MaxPeers:     cfg.MaxPeers,
+		UploadKbps:   cfg.UploadKbps,
+		TrackerRate:  cfg.TrackerRate,
+		TrackerBurst: cfg.TrackerBurst,
+		ICE:          cfg.ICE,
+		Logger:       cfg.Logger,
 		Stats: func() wire.Stats {
 			st := e.Stats()
-			return wire.Stats{HTTP: st.BytesHTTP, P2P: st.BytesP2P, Errors: st.BadData + st.HTTPErrors + st.ProtocolDrops}
+			// The tracker counts bytes from relays apart from other peers'
+			// (its offload is (p2p + relay) / all).
+			return wire.Stats{HTTP: st.BytesHTTP, P2P: st.BytesP2P - st.BytesRelay, Relay: st.BytesRelay,
+				Errors: st.BadData + st.HTTPErrors + st.ProtocolDrops}
 		},
 		OnEdge: e.SetEdge,
 		OnConn: func(c *rtc.Conn) { attach(e, c) },

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 
 	"fusioncast/tracker/wire"
@@ -25,6 +26,13 @@ var (
 const (
 	// DefaultMaxPeers is Config.MaxPeers when zero.
 	DefaultMaxPeers = 20
+	// DefaultRelayMaxPeers is Config.MaxPeers when zero for a relay,
+	// which seeds every viewer of its site directly (docs/benchmarks.md,
+	// "Relay: WebRTC viewers seeded per core").
+	DefaultRelayMaxPeers = 1000
+	// DefaultRelaySocketBuffer is ICEConfig.SocketBuffer when zero for a
+	// relay.
+	DefaultRelaySocketBuffer = 4 << 20
 	// DefaultOffers is Config.Offers when zero: what a WebTorrent client
 	// sends per announce.
 	DefaultOffers = 5
@@ -49,7 +57,9 @@ type Config struct {
 	Site string
 	// MaxPeers caps the peer connections, open or being set up, together
 	// with this peer's unanswered offers (sent as fusioncast.max_peers).
-	// Offers relayed beyond it are ignored. If zero, 20.
+	// Offers relayed beyond it are ignored. If zero, 20, and 1000 for a
+	// relay (the tracker caps the offers it relays to a relay per
+	// interval: tracker.Config.RelayMaxPeers).
 	MaxPeers int
 	// UploadKbps is the upload this peer offers, in kbit/s
 	// (fusioncast.upload_kbps). If zero, unsaid.
@@ -59,6 +69,15 @@ type Config struct {
 	// no more than half the places left below MaxPeers (at least one), so
 	// that fewer are made near MaxPeers. If zero, 5.
 	Offers int
+	// TrackerRate and TrackerBurst pace the messages to the tracker,
+	// announces and answers alike (a token bucket). If zero, 3 per second
+	// with bursts of 12, below the tracker's default limit per connection
+	// (4 and 16). Answering is what limits how fast a relay fills up (at 3
+	// per second, 1,000 viewers joining at once wait up to 5.5 minutes);
+	// raise these only with a tracker that accepts more (tracker.Config
+	// AnnounceRate and AnnounceBurst), or its refusals slow the relay down.
+	TrackerRate  float64
+	TrackerBurst int
 	// Stats, if set, is called before each announce; its counters go into
 	// fusioncast.stats.
 	Stats func() wire.Stats
@@ -93,6 +112,28 @@ type ICEConfig struct {
 	Interfaces []string
 	// Loopback includes loopback addresses as candidates (needed on lo).
 	Loopback bool
+	// ListenUDP, if set, is the address, IP:port, of one UDP socket that
+	// every peer connection shares (pion's ICE UDP mux) instead of a
+	// socket each: one port to open in a firewall, one descriptor and one
+	// reading goroutine for hundreds of connections, which is what a relay
+	// wants. The IP must be one of this host's addresses, not 0.0.0.0:
+	// it is the only candidate (Interfaces is not used then). Port 0 picks
+	// a free port. On Linux the socket's system calls are batched: the
+	// packets written to one peer in a row go in one sendmsg (UDP GSO),
+	// and reads take up to 64 datagrams per recvmmsg.
+	ListenUDP string
+	// NoBatch sends and reads the ListenUDP socket's datagrams one system
+	// call each, as pion does (to compare).
+	NoBatch bool
+	// SocketBuffer is the size in bytes of the kernel's receive and send
+	// buffers (SO_RCVBUF, SO_SNDBUF) of the peer connections' UDP sockets.
+	// If zero, the system default (usually 208 KiB), and 4 MiB for a
+	// relay: one socket that sends bursts to hundreds of peers, or takes
+	// their acknowledgements, overflows the default, and each lost packet
+	// costs SCTP a retransmission timeout of at least a second. The kernel
+	// caps the size at net.core.rmem_max and wmem_max unless the process
+	// has CAP_NET_ADMIN.
+	SocketBuffer int
 }
 
 // withDefaults checks c and fills in defaults.
@@ -120,8 +161,14 @@ func (c Config) withDefaults() (Config, error) {
 			}
 		}
 	}
-	if c.MaxPeers < 0 || c.UploadKbps < 0 || c.Offers < 0 {
-		return c, fmt.Errorf("%w: negative MaxPeers, UploadKbps or Offers", ErrBadConfig)
+	if c.MaxPeers < 0 || c.UploadKbps < 0 || c.Offers < 0 || c.TrackerRate < 0 || c.TrackerBurst < 0 || c.ICE.SocketBuffer < 0 {
+		return c, fmt.Errorf("%w: negative MaxPeers, UploadKbps, Offers, TrackerRate, TrackerBurst or SocketBuffer", ErrBadConfig)
+	}
+	if c.ICE.ListenUDP != "" {
+		ap, err := netip.ParseAddrPort(c.ICE.ListenUDP)
+		if err != nil || !ap.Addr().Is4() || ap.Addr().IsUnspecified() {
+			return c, fmt.Errorf("%w: ICE.ListenUDP %q is not a specific IPv4 address and port", ErrBadConfig, c.ICE.ListenUDP)
+		}
 	}
 	if c.Offers > wire.MaxOffers {
 		return c, fmt.Errorf("%w: offers %d > %d", ErrBadConfig, c.Offers, wire.MaxOffers)
@@ -133,6 +180,18 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxPeers == 0 {
 		c.MaxPeers = DefaultMaxPeers
+		if c.Role == wire.RoleRelay {
+			c.MaxPeers = DefaultRelayMaxPeers
+		}
+	}
+	if c.ICE.SocketBuffer == 0 && c.Role == wire.RoleRelay {
+		c.ICE.SocketBuffer = DefaultRelaySocketBuffer
+	}
+	if c.TrackerRate == 0 {
+		c.TrackerRate = sendRate
+	}
+	if c.TrackerBurst == 0 {
+		c.TrackerBurst = sendBurst
 	}
 	if c.Offers == 0 {
 		c.Offers = DefaultOffers

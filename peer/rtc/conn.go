@@ -67,6 +67,11 @@ func (c *Conn) Send(b []byte) error {
 	return nil
 }
 
+// SendCopies does nothing: it tells the peer engine that Send is done
+// with its argument when it returns (peer.SendCopier), so that the engine
+// may encode every message in one buffer.
+func (c *Conn) SendCopies() {}
+
 // BufferedAmount returns the bytes queued by Send and not yet sent.
 func (c *Conn) BufferedAmount() uint64 {
 	if dc := c.channel(); dc != nil {

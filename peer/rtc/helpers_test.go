@@ -300,7 +300,10 @@ type foreign struct {
 // completes it with the answer the tracker relays back.
 func offerFrom(t *testing.T, url, label string, peerID wire.ID) *foreign {
 	t.Helper()
-	api := newAPI(testICE, pionLogs{testLogger(t, "foreign")})
+	api, _, err := newAPI(testICE, pionLogs{testLogger(t, "foreign")})
+	if err != nil {
+		t.Fatal(err)
+	}
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)

@@ -466,6 +466,10 @@ func TestBadConfig(t *testing.T) {
 		"negative":        func(c *Config) { c.MaxPeers = -1 },
 		"no interface":    func(c *Config) { c.ICE.Interfaces = []string{"no-such-if0"} },
 		"role":            func(c *Config) { c.Role = 7 },
+		"listen any":      func(c *Config) { c.ICE.ListenUDP = "0.0.0.0:0" },
+		"listen name":     func(c *Config) { c.ICE.ListenUDP = "localhost:5000" },
+		"negative rate":   func(c *Config) { c.TrackerRate = -1 },
+		"negative buffer": func(c *Config) { c.ICE.SocketBuffer = -1 },
 	} {
 		cfg := good
 		mod(&cfg)
@@ -478,6 +482,7 @@ func TestBadConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.MaxPeers != DefaultMaxPeers || cfg.Offers != DefaultOffers || cfg.PeerID == (wire.ID{}) ||
+		cfg.ICE.SocketBuffer != 0 || cfg.TrackerRate != sendRate || cfg.TrackerBurst != sendBurst ||
 		!bytes.HasPrefix(cfg.PeerID[:], []byte("-FC0001-")) {
 		t.Errorf("defaults: %+v", cfg)
 	}
@@ -512,4 +517,55 @@ func TestPrefer(t *testing.T) {
 			t.Errorf("%+v: replace %v", tc, got)
 		}
 	}
+}
+
+// A relay with ICE.ListenUDP holds all its connections on one UDP port:
+// every candidate it sends is that address, and three viewers connect and
+// exchange messages with it through the one socket.
+func TestRelayOneUDPPort(t *testing.T) {
+	base := runtime.NumGoroutine()
+	t.Cleanup(func() { checkGoroutines(t, base) })
+	url := startTracker(t, tracker.Config{Interval: 2 * time.Second})
+	ice := testICE
+	ice.ListenUDP = "127.0.0.1:0"
+	r := startPeer(t, "relay", url, Config{Role: wire.RoleRelay, Offers: 1, ICE: ice})
+	if r.s.cfg.MaxPeers != DefaultRelayMaxPeers || r.s.cfg.ICE.SocketBuffer != DefaultRelaySocketBuffer {
+		t.Errorf("relay defaults: MaxPeers %d, SocketBuffer %d", r.s.cfg.MaxPeers, r.s.cfg.ICE.SocketBuffer)
+	}
+	eventually(t, 30*time.Second, "relay joined", func() bool { return r.snapshot().joined })
+	var viewers []*peer
+	for i := range 3 {
+		// MaxPeers 1: a viewer's one place goes to the relay, whom the
+		// tracker offers first (same site).
+		viewers = append(viewers, startPeer(t, fmt.Sprintf("v%d", i), url, Config{MaxPeers: 1, Offers: 1}))
+	}
+	ports := map[string]bool{}
+	for range viewers {
+		c := r.nextConn(60 * time.Second)
+		for line := range strings.Lines(c.pc.LocalDescription().SDP) {
+			if f := strings.Fields(line); strings.HasPrefix(line, "a=candidate:") && len(f) >= 8 {
+				ports[f[4]+":"+f[5]] = true
+			}
+		}
+		if err := c.Send([]byte("segment")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(ports) != 1 {
+		t.Errorf("relay candidates on %v, want one address and port", ports)
+	}
+	for _, v := range viewers {
+		select {
+		case m := <-v.messages:
+			if string(m.b) != "segment" || m.c.RemoteID() != r.s.cfg.PeerID {
+				t.Errorf("%s got %q from %s", v.name, m.b, m.c.RemoteID())
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s: nothing from the relay", v.name)
+		}
+	}
+	for _, v := range viewers {
+		v.stop()
+	}
+	r.stop()
 }

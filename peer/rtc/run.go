@@ -32,7 +32,8 @@ const (
 	backoffMax = 60 * time.Second
 	// sendRate and sendBurst pace the messages to the tracker (announces
 	// and answers alike), below the tracker's default limit of 4 announces
-	// per second with bursts of 16 (docs/tracker.md, "Limits").
+	// per second with bursts of 16 (docs/tracker.md, "Limits"), unless
+	// Config.TrackerRate and TrackerBurst say otherwise.
 	sendRate  = 3
 	sendBurst = 12
 	// minReadTimeout bounds the silence of the tracker connection: our
@@ -54,7 +55,8 @@ const (
 //   - when ctx ends it sends event "stopped", closes every connection
 //     (calling their OnClose), waits for its goroutines and returns nil.
 //
-// Run returns an error (wrapping [ErrBadConfig]) only for a bad Config.
+// Run returns an error only for a bad Config (wrapping [ErrBadConfig]) or
+// when it cannot open the socket of ICEConfig.ListenUDP.
 // docs/peer-connections.md describes the signalling.
 func Run(ctx context.Context, cfg Config) error {
 	s, err := newSession(cfg)
@@ -72,6 +74,9 @@ type session struct {
 	cfg Config
 	log *slog.Logger
 	api *webrtc.API
+	// closeNet closes what the API's connections share (the socket of
+	// ICEConfig.ListenUDP) once every connection is closed.
+	closeNet func()
 
 	events chan func()
 	quit   chan struct{} // closed when the loop stops taking events
@@ -124,7 +129,11 @@ func newSession(cfg Config) (*session, error) {
 		pending: make(map[wire.ID]*Conn),
 		peers:   make(map[wire.ID]*Conn),
 	}
-	s.api = newAPI(cfg.ICE, pionLogs{cfg.Logger})
+	s.bucket = bucket{rate: cfg.TrackerRate, burst: float64(cfg.TrackerBurst)}
+	s.api, s.closeNet, err = newAPI(cfg.ICE, pionLogs{cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
 	s.intervalNS.Store(int64(defaultInterval))
 	return s, nil
 }
@@ -191,6 +200,7 @@ func (s *session) stop() {
 		c.shutdown("leaving")
 	}
 	s.waitAll()
+	s.closeNet()
 	// Run what was posted while the loop was stopping: only a finished
 	// dial holds something (a websocket) that must be closed.
 	s.stopping = true
@@ -362,7 +372,7 @@ func (s *session) flush() {
 			continue
 		}
 		if !s.bucket.take(time.Now()) {
-			s.sendTimer.Reset(time.Second / sendRate)
+			s.sendTimer.Reset(max(time.Duration(float64(time.Second)/s.bucket.rate), time.Millisecond))
 			return
 		}
 		s.outq = s.outq[1:]
@@ -391,15 +401,17 @@ func (s *session) abandon(m outMsg) {
 
 // bucket is a token bucket.
 type bucket struct {
+	rate   float64
+	burst  float64
 	tokens float64
 	last   time.Time
 }
 
 func (b *bucket) take(now time.Time) bool {
 	if b.last.IsZero() {
-		b.tokens = sendBurst
+		b.tokens = b.burst
 	} else {
-		b.tokens = min(sendBurst, b.tokens+now.Sub(b.last).Seconds()*sendRate)
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
 	}
 	b.last = now
 	if b.tokens < 1 {

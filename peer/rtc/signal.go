@@ -42,9 +42,12 @@ const (
 
 // newAPI returns the pion API every peer connection of a session is made
 // with: data channels only, host candidates over UDP/IPv4 on the chosen
-// interfaces, no mDNS, no STUN or TURN (a webrtc.Configuration without
-// ICEServers). docs/peer-connections.md, section "ICE".
-func newAPI(cfg ICEConfig, logs pionLogs) *webrtc.API {
+// interfaces (or the one socket of cfg.ListenUDP), no mDNS, no STUN or
+// TURN (a webrtc.Configuration without ICEServers), and the socket
+// buffers of cfg.SocketBuffer. closeNet closes the shared socket; call it
+// once every connection is closed. docs/peer-connections.md, section
+// "ICE".
+func newAPI(cfg ICEConfig, logs pionLogs) (api *webrtc.API, closeNet func(), err error) {
 	var se webrtc.SettingEngine
 	se.LoggerFactory = logs
 	if len(cfg.Interfaces) > 0 {
@@ -56,13 +59,28 @@ func newAPI(cfg ICEConfig, logs pionLogs) *webrtc.API {
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.DisableActiveTCP(true)
 	se.SetSCTPMaxMessageSize(sctpMaxMessageSize)
+	closeNet = func() {}
+	if cfg.ListenUDP != "" {
+		mux, err := listenMux(cfg, logs)
+		if err != nil {
+			return nil, nil, err
+		}
+		se.SetICEUDPMux(mux)
+		closeNet = func() { _ = mux.Close() }
+	} else if cfg.SocketBuffer > 0 {
+		n, err := newBufferedNet(cfg.SocketBuffer)
+		if err != nil {
+			return nil, nil, err
+		}
+		se.SetNet(n)
+	}
 	// No codecs and no RTP interceptors: these connections carry only a
 	// data channel.
 	return webrtc.NewAPI(
 		webrtc.WithSettingEngine(se),
 		webrtc.WithMediaEngine(&webrtc.MediaEngine{}),
 		webrtc.WithInterceptorRegistry(&interceptor.Registry{}),
-	)
+	), closeNet, nil
 }
 
 // newConn makes a peer connection. Its offer timeout runs from now.

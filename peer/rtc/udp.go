@@ -1,0 +1,67 @@
+package rtc
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/stdnet"
+)
+
+// listenMux opens the one UDP socket of cfg.ListenUDP and returns pion's
+// ICE mux on it: every peer connection's candidate is that address, and
+// the mux sorts incoming packets by their source address (after the ICE
+// checks, by the username of the STUN binding request).
+func listenMux(cfg ICEConfig, logs pionLogs) (*ice.UDPMuxDefault, error) {
+	addr, err := net.ResolveUDPAddr("udp4", cfg.ListenUDP)
+	if err != nil {
+		return nil, fmt.Errorf("rtc: ICE.ListenUDP: %w", err)
+	}
+	conn, err := net.ListenUDP("udp4", addr)
+	if err != nil {
+		return nil, fmt.Errorf("rtc: ICE.ListenUDP: %w", err)
+	}
+	if cfg.SocketBuffer > 0 {
+		setSocketBuffers(conn, cfg.SocketBuffer)
+	}
+	log := logs.NewLogger("udpmux")
+	var pc net.PacketConn = conn
+	if !cfg.NoBatch {
+		if pc, err = batchedConn(conn, log); err != nil {
+			_ = conn.Close()
+			return nil, fmt.Errorf("rtc: ICE.ListenUDP: %w", err)
+		}
+	}
+	return ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: pc, Logger: log}), nil
+}
+
+// bufferedNet is the standard network of pion with larger socket buffers
+// on the UDP sockets it opens (one per peer connection and interface).
+type bufferedNet struct {
+	*stdnet.Net
+	size int
+}
+
+func newBufferedNet(size int) (transport.Net, error) {
+	n, err := stdnet.NewNet()
+	if err != nil {
+		return nil, err
+	}
+	return bufferedNet{n, size}, nil
+}
+
+// ListenUDP opens a socket and sets its buffers.
+func (n bufferedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
+	c, err := n.Net.ListenUDP(network, laddr)
+	if err != nil {
+		return nil, err
+	}
+	if uc, ok := c.(*net.UDPConn); ok {
+		setSocketBuffers(uc, n.size)
+	} else {
+		_ = c.SetReadBuffer(n.size)
+		_ = c.SetWriteBuffer(n.size)
+	}
+	return c, nil
+}
