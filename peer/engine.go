@@ -27,6 +27,9 @@ const (
 	// peer: counting it as either would report origin egress or peer
 	// traffic that never happened.
 	SourcePut
+	// SourceRelay: from relay agents (HELLO role relay) over data channels,
+	// every byte; a segment partly from other peers is SourcePeer.
+	SourceRelay
 )
 
 func (s Source) String() string {
@@ -37,6 +40,8 @@ func (s Source) String() string {
 		return "p2p"
 	case SourcePut:
 		return "put"
+	case SourceRelay:
+		return "relay"
 	}
 	return "none"
 }
@@ -341,8 +346,9 @@ func (e *Engine) SetEdge(edge bool, rank int) {
 			p.send(st)
 		}
 	}
-	// A new primary fetches what nobody has yet at once.
-	if edge && rank == 0 {
+	// A new primary fetches what nobody has yet at once (unless a relay
+	// brings it: see schedule).
+	if edge && rank == 0 && !e.hasRelay() {
 		for _, seq := range e.window {
 			if s := e.segs[seq]; s.data == nil && s.from == nil && !s.httpBusy && seq == e.newest {
 				e.startHTTP(s)
@@ -499,13 +505,21 @@ func (e *Engine) schedule(s *segment, newest bool) {
 	if e.cfg.NoDownload {
 		return // its segments come from Put
 	}
+	// A relay agent among the peers brings each segment by multicast: an
+	// edge fetcher then waits for it like a backup one rank further back,
+	// so that the origin sends nothing by unicast to the relay's LAN while
+	// the relay delivers.
+	rank := e.rank
+	if e.hasRelay() {
+		rank++
+	}
 	switch {
 	case !newest:
-	case e.edge && e.rank == 0:
+	case e.edge && rank == 0:
 		e.startHTTP(s)
 		return
 	case e.edge:
-		e.setTimer(s, time.Duration(e.rank)*e.cfg.EdgeStagger)
+		e.setTimer(s, time.Duration(rank)*e.cfg.EdgeStagger)
 	default:
 		wait := e.cfg.PeerWait
 		if wait <= 0 {
@@ -515,6 +529,16 @@ func (e *Engine) schedule(s *segment, newest bool) {
 		s.peerWait = true
 	}
 	e.want(s)
+}
+
+// hasRelay reports whether a relay agent is among the peers.
+func (e *Engine) hasRelay() bool {
+	for p := range e.peers {
+		if p.helloRecv && p.role == proto.RoleRelay {
+			return true
+		}
+	}
+	return false
 }
 
 // setTimer arranges for decide(s) after d, replacing an earlier timer.

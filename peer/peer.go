@@ -548,13 +548,16 @@ func (e *Engine) data(p *Peer, m proto.Data) error {
 		return nil
 	}
 	e.stats.BytesP2P += int64(len(b))
+	src := SourceRelay
 	for _, c := range contrib {
 		if c.p.role == proto.RoleRelay {
 			e.stats.BytesRelay += int64(c.end - c.off)
+		} else {
+			src = SourcePeer
 		}
 	}
 	e.stats.SegmentsP2P++
-	e.complete(s, b, SourcePeer)
+	e.complete(s, b, src)
 	return nil
 }
 

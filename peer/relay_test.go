@@ -76,7 +76,7 @@ func TestRelayServesViewers(t *testing.T) {
 			t.Errorf("segment %d: the origin sent it %d times", seq, c)
 		}
 		for i, p := range players {
-			if p.got[seq] != SourcePeer {
+			if p.got[seq] != SourceRelay {
 				t.Errorf("viewer %d got segment %d by %v", i, seq, p.got[seq])
 			}
 		}
@@ -343,5 +343,29 @@ func TestServeLinksSideBySide(t *testing.T) {
 	relay.Pump(peers[1])
 	if n, _ := links[2].sent(); n != size {
 		t.Fatalf("third requester got %d bytes once a link drained, want %d", n, size)
+	}
+}
+
+// An edge fetcher with a relay among its peers waits one stagger for the
+// relay's copy instead of fetching from the origin at once; without the
+// relay's HAVE it fetches after that stagger.
+func TestPrimaryWaitsForRelay(t *testing.T) {
+	e, c, f, window := ruleSetup(t, 1000, nil)
+	e.SetEdge(true, 0)
+	l := &recLink{}
+	p := e.AddLink("relay", l)
+	h := proto.Hello{Version: proto.Version, Role: proto.RoleRelay, Swarm: testSwarm}
+	e.Receive(p, proto.Append(nil, h))
+	e.SetPlaylist(window[:1])
+	c.advance(5 * time.Second)
+	start := c.Now()
+	e.SetPlaylist(window) // segment 11 is new
+	c.advance(500 * time.Millisecond)
+	if n := len(f.times(11)); n != 0 {
+		t.Fatalf("the primary fetched segment 11 at once (%d) with a relay among its peers", n)
+	}
+	c.advance(time.Second)
+	if calls := f.times(11); len(calls) != 1 || calls[0].Sub(start) != time.Second {
+		t.Fatalf("fetches of segment 11 at %v, want one a stagger (1 s) after it appeared", calls)
 	}
 }

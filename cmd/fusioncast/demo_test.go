@@ -83,6 +83,29 @@ func TestDemoChain(t *testing.T) {
 		t.Fatalf("relay playlist: %v %v", err, resp)
 	}
 	resp.Body.Close()
+
+	// Go viewers in the swarm take their segments from the relay, which
+	// seeds them over WebRTC: the origin sends the viewers almost nothing
+	// by unicast (the relay's multicast feeds them).
+	m := regexp.MustCompile(`open +(http://127\.0\.0\.1:\d+)/\?tracker=(ws://127\.0\.0\.1:\d+/announce)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no page and tracker in the banner:\n%s", out.String())
+	}
+	vout, _, err := runCmd(t, ctx, "viewers", "-n", "3", "--origin", m[1], "--tracker", m[2], "--duration", "16s", "--warmup", "8s", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res viewersResult
+	if err := json.Unmarshal([]byte(vout), &res); err != nil {
+		t.Fatalf("%v\n%s", err, vout)
+	}
+	t.Logf("3 viewers with the relay: bytes %+v, %.2f origin copies per segment after the warm-up, %d stalls", res.Bytes, res.SteadyCopiesPerSegment, res.Stalls)
+	if res.VerifyFailures != 0 || res.Bytes.Relay == 0 {
+		t.Errorf("viewers: %d verify failures, %d bytes from the relay", res.VerifyFailures, res.Bytes.Relay)
+	}
+	if res.SteadyCopiesPerSegment > 0.5 {
+		t.Errorf("the origin sent %.2f copies of each segment by unicast with the relay seeding", res.SteadyCopiesPerSegment)
+	}
 	cancel()
 	select {
 	case err := <-done:

@@ -19,9 +19,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"fusioncast/internal/demomedia"
 	"fusioncast/multicast"
 	"fusioncast/origin"
+	"fusioncast/peer"
 	"fusioncast/relay"
 	"fusioncast/tracker"
 	"fusioncast/web"
@@ -219,7 +222,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var relayBase string
 	if withRelay && f.mcastPubKey != "" {
 		var rdone <-chan error
-		if relayBase, rdone, err = startDemoRelay(ctx, relayAddr, base, &f, logger); err != nil {
+		if relayBase, rdone, err = startDemoRelay(ctx, relayAddr, base, trackerURL, &f, logger); err != nil {
 			return stop(err)
 		}
 		waits = append(waits, rdone)
@@ -246,14 +249,28 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 // startDemoRelay runs a relay for the demo's stream on addr: multicast
-// from the origin over lo, the LAN side on addr.
-func startDemoRelay(ctx context.Context, addr, origin string, f *originFlags, logger *slog.Logger) (string, <-chan error, error) {
+// from the origin over lo, the LAN side on addr, and, with a tracker,
+// seeding the tabs over WebRTC.
+func startDemoRelay(ctx context.Context, addr, origin, trackerURL string, f *originFlags, logger *slog.Logger) (string, <-chan error, error) {
 	pub, err := multicast.LoadPublicKey(f.mcastPubKey)
 	if err != nil {
 		return "", nil, err
 	}
-	r, err := relay.New(relay.Config{Stream: f.stream, Origin: origin, Group: f.mcast.group, Interface: f.mcast.iface,
-		Source: f.mcast.source, PublicKey: pub, Logger: logger})
+	cfg := relay.Config{Stream: f.stream, Origin: origin, Group: f.mcast.group, Interface: f.mcast.iface,
+		Source: f.mcast.source, PublicKey: pub, Logger: logger}
+	var (
+		extra     []prometheus.Collector
+		seeder    *peer.Engine
+		swarmDone <-chan struct{}
+	)
+	if trackerURL != "" {
+		var col prometheus.Collector
+		if seeder, swarmDone, col, err = joinRelaySwarm(ctx, trackerURL, f.stream, "", 0, logger); err != nil {
+			return "", nil, err
+		}
+		cfg.Seeder, extra = seeder, []prometheus.Collector{col}
+	}
+	r, err := relay.New(cfg)
 	if err != nil {
 		return "", nil, err
 	}
@@ -261,7 +278,7 @@ func startDemoRelay(ctx context.Context, addr, origin string, f *originFlags, lo
 	if err != nil {
 		return "", nil, fmt.Errorf("relay: listen on %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
+	srv := &http.Server{Handler: r.Handler(extra...), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	done := make(chan error, 1)
 	go func() {
@@ -269,6 +286,10 @@ func startDemoRelay(ctx context.Context, addr, origin string, f *originFlags, lo
 		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(shut)
+		if seeder != nil {
+			<-swarmDone
+			seeder.Close()
+		}
 		done <- err
 	}()
 	return "http://" + ln.Addr().String(), done, nil

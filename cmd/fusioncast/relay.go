@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"fusioncast/multicast"
 	"fusioncast/relay"
 )
@@ -17,6 +19,8 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var (
 		cfg                relay.Config
 		keyFile, addr, lvl string
+		trackerURL, site   string
+		maxPeers           int
 		window             int
 		silence            time.Duration
 	)
@@ -30,6 +34,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&addr, "addr", "127.0.0.1:8090", "listen address for the LAN: /live/{stream}/..., status page, /metrics, /healthz")
 	fs.IntVar(&window, "window", relay.DefaultWindow, "segments kept and served")
 	fs.DurationVar(&silence, "silence", relay.DefaultSilence, "multicast silent this long: fetch from the origin over HTTP and join the group again")
+	fs.StringVar(&trackerURL, "tracker", "", "join the stream's swarm through this tracker (ws://HOST:PORT/announce) and seed the LAN's peers over WebRTC")
+	fs.StringVar(&site, "site", "", "the site (LAN) the relay serves, as the tracker's --site names it")
+	fs.IntVar(&maxPeers, "max-peers", 0, "WebRTC peers the relay serves at once (default 1000)")
 	fs.StringVar(&lvl, "log-level", "info", "debug, info, warn or error")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -55,6 +62,21 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("relay: --key: %w", err)
 	}
 	cfg.PublicKey, cfg.Window, cfg.Silence, cfg.Logger = pub, window, silence, logger
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var extra []prometheus.Collector
+	if trackerURL != "" {
+		e, done, col, err := joinRelaySwarm(ctx, trackerURL, cfg.Stream, site, maxPeers, logger)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			cancel()
+			<-done
+			e.Close()
+		}()
+		cfg.Seeder, extra = e, []prometheus.Collector{col}
+	}
 	r, err := relay.New(cfg)
 	if err != nil {
 		return err
@@ -63,14 +85,15 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("relay: listen on %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	srv := &http.Server{Handler: r.Handler(extra...), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	base := "http://" + ln.Addr().String()
 	fmt.Fprintf(stdout, "relay: %s from %s on %s; LAN playlist %s/live/%s/index.m3u8, status %s/\n",
 		cfg.Stream, cfg.Group, cfg.Interface, base, cfg.Stream, base)
+	if trackerURL != "" {
+		fmt.Fprintf(stdout, "relay: seeding the swarm through %s\n", trackerURL)
+	}
 	runErr := r.Run(ctx)
 	shut, cancelShut := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancelShut()

@@ -298,9 +298,12 @@ func (v *viewer) fetchReady(ctx context.Context, pl *hls.MediaPlaylist) bool {
 			}
 			return false
 		}
-		if src == peer.SourcePeer {
+		switch src {
+		case peer.SourcePeer:
 			v.stats.Bytes.P2P += int64(len(data))
-		} else {
+		case peer.SourceRelay:
+			v.stats.Bytes.Relay += int64(len(data))
+		default:
 			v.stats.Bytes.HTTP += int64(len(data))
 		}
 	} else {
