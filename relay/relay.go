@@ -333,19 +333,7 @@ func (r *Relay) setPlaylist(body []byte) error {
 	r.mu.Unlock()
 	if r.cfg.Seeder != nil {
 		base, _ := url.Parse(r.cfg.Origin + "/live/" + r.cfg.Stream + "/")
-		var w []peer.SegmentInfo
-		for _, sg := range pl.Segments {
-			if !sg.HasDigest || sg.Seq >= 1<<32 || sg.Size <= 0 || sg.Size >= 1<<32 {
-				continue
-			}
-			ref, err := url.Parse(sg.URI)
-			if err != nil {
-				continue
-			}
-			w = append(w, peer.SegmentInfo{Seq: uint32(sg.Seq), Size: uint32(sg.Size), SHA256: sg.SHA256,
-				URL: base.ResolveReference(ref).String(), Duration: sg.Duration})
-		}
-		r.cfg.Seeder.SetPlaylist(w)
+		r.cfg.Seeder.SetPlaylist(peer.WindowOf(base, pl))
 	}
 	return nil
 }

@@ -411,7 +411,7 @@ func (v *viewer) runPeer(ctx context.Context) {
 			pl, err := poller.fetchPlaylist(pollCtx)
 			poll := 500 * time.Millisecond
 			if err == nil {
-				v.cfg.Peer.SetPlaylist(windowOf(v.base, pl))
+				v.cfg.Peer.SetPlaylist(peer.WindowOf(v.base, pl))
 				mu.Lock()
 				latest = pl
 				mu.Unlock()
@@ -453,25 +453,6 @@ func (v *viewer) runPeer(ctx context.Context) {
 	pl := latest
 	mu.Unlock()
 	v.finish(pl)
-}
-
-// windowOf converts a playlist's segments for the peer engine; segments
-// without a digest (or a sequence number past 2³²) cannot be shared and are
-// left out, so the engine never fetches them.
-func windowOf(base *url.URL, pl *hls.MediaPlaylist) []peer.SegmentInfo {
-	w := make([]peer.SegmentInfo, 0, len(pl.Segments))
-	for _, sg := range pl.Segments {
-		if !sg.HasDigest || sg.Seq >= 1<<32 || sg.Size <= 0 || sg.Size >= 1<<32 {
-			continue
-		}
-		ref, err := url.Parse(sg.URI)
-		if err != nil {
-			continue
-		}
-		w = append(w, peer.SegmentInfo{Seq: uint32(sg.Seq), Size: uint32(sg.Size), SHA256: sg.SHA256,
-			URL: base.ResolveReference(ref).String(), Duration: sg.Duration})
-	}
-	return w
 }
 
 // Fetcher returns the HTTP fetch of a peer engine (peer.Config.Fetch): a
