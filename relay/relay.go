@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"fusioncast/internal/hls"
+	"fusioncast/internal/httpget"
 	"fusioncast/multicast"
 	"fusioncast/peer"
 )
@@ -394,26 +394,7 @@ func (r *Relay) fetchHTTP(ctx context.Context) {
 
 // get fetches url, at most limit bytes.
 func (r *Relay) get(ctx context.Context, u string, limit int64) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := r.cfg.Client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", u, resp.Status)
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("GET %s: more than %d bytes", u, limit)
-	}
-	return b, nil
+	return httpget.Get(ctx, r.cfg.Client, u, limit)
 }
 
 // Stats returns the relay's counters.

@@ -19,12 +19,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"fusioncast/internal/demomedia"
 	"fusioncast/multicast"
 	"fusioncast/origin"
-	"fusioncast/peer"
 	"fusioncast/relay"
 	"fusioncast/tracker"
 	"fusioncast/web"
@@ -258,41 +255,7 @@ func startDemoRelay(ctx context.Context, addr, origin, trackerURL string, f *ori
 	}
 	cfg := relay.Config{Stream: f.stream, Origin: origin, Group: f.mcast.group, Interface: f.mcast.iface,
 		Source: f.mcast.source, PublicKey: pub, Logger: logger}
-	var (
-		extra     []prometheus.Collector
-		seeder    *peer.Engine
-		swarmDone <-chan struct{}
-	)
-	if trackerURL != "" {
-		var col prometheus.Collector
-		if seeder, swarmDone, col, err = joinRelaySwarm(ctx, trackerURL, f.stream, "", 0, logger); err != nil {
-			return "", nil, err
-		}
-		cfg.Seeder, extra = seeder, []prometheus.Collector{col}
-	}
-	r, err := relay.New(cfg)
-	if err != nil {
-		return "", nil, err
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", nil, fmt.Errorf("relay: listen on %s: %w", addr, err)
-	}
-	srv := &http.Server{Handler: r.Handler(extra...), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	done := make(chan error, 1)
-	go func() {
-		err := r.Run(ctx)
-		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shut)
-		if seeder != nil {
-			<-swarmDone
-			seeder.Close()
-		}
-		done <- err
-	}()
-	return "http://" + ln.Addr().String(), done, nil
+	return startRelay(ctx, cfg, addr, trackerURL, "", 0)
 }
 
 // demoBanner is what `fusioncast demo` prints: the page to open (with the

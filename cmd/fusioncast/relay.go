@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"fusioncast/multicast"
+	"fusioncast/peer"
 	"fusioncast/relay"
 )
 
@@ -62,44 +63,68 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("relay: --key: %w", err)
 	}
 	cfg.PublicKey, cfg.Window, cfg.Silence, cfg.Logger = pub, window, silence, logger
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var extra []prometheus.Collector
-	if trackerURL != "" {
-		e, done, col, err := joinRelaySwarm(ctx, trackerURL, cfg.Stream, site, maxPeers, logger)
-		if err != nil {
-			return err
-		}
-		defer func() {
-			cancel()
-			<-done
-			e.Close()
-		}()
-		cfg.Seeder, extra = e, []prometheus.Collector{col}
-	}
-	r, err := relay.New(cfg)
+	base, done, err := startRelay(ctx, cfg, addr, trackerURL, site, maxPeers)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("relay: listen on %s: %w", addr, err)
-	}
-	srv := &http.Server{Handler: r.Handler(extra...), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	base := "http://" + ln.Addr().String()
 	fmt.Fprintf(stdout, "relay: %s from %s on %s; LAN playlist %s/live/%s/index.m3u8, status %s/\n",
 		cfg.Stream, cfg.Group, cfg.Interface, base, cfg.Stream, base)
 	if trackerURL != "" {
 		fmt.Fprintf(stdout, "relay: seeding the swarm through %s\n", trackerURL)
 	}
-	runErr := r.Run(ctx)
-	shut, cancelShut := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancelShut()
-	_ = srv.Shutdown(shut)
-	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return errors.Join(runErr, err)
+	return <-done
+}
+
+// startRelay runs a relay with its LAN side on addr and, with a tracker,
+// seeding the swarm (as role relay of site), until ctx ends. It returns the
+// LAN side's base URL and a channel that yields once everything stopped.
+func startRelay(ctx context.Context, cfg relay.Config, addr, trackerURL, site string, maxPeers int) (string, <-chan error, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	var (
+		extra     []prometheus.Collector
+		seeder    *peer.Engine
+		swarmDone <-chan struct{}
+	)
+	stopSwarm := func() {
+		cancel()
+		if seeder != nil {
+			<-swarmDone
+			seeder.Close()
+		}
 	}
-	return runErr
+	if trackerURL != "" {
+		var col prometheus.Collector
+		var err error
+		if seeder, swarmDone, col, err = joinRelaySwarm(ctx, trackerURL, cfg.Stream, site, maxPeers, cfg.Logger); err != nil {
+			cancel()
+			return "", nil, err
+		}
+		cfg.Seeder, extra = seeder, []prometheus.Collector{col}
+	}
+	r, err := relay.New(cfg)
+	if err != nil {
+		stopSwarm()
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		stopSwarm()
+		return "", nil, fmt.Errorf("relay: listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: r.Handler(extra...), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	done := make(chan error, 1)
+	go func() {
+		err := r.Run(ctx)
+		shut, cancelShut := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancelShut()
+		_ = srv.Shutdown(shut)
+		if serr := <-serveErr; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+			err = errors.Join(err, serr)
+		}
+		stopSwarm()
+		done <- err
+	}()
+	return "http://" + ln.Addr().String(), done, nil
 }

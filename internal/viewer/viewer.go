@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"fusioncast/internal/hls"
+	"fusioncast/internal/httpget"
 	"fusioncast/peer"
 )
 
@@ -359,27 +359,7 @@ func (v *viewer) get(ctx context.Context, u string, limit int64) ([]byte, error)
 }
 
 func (v *viewer) getOnce(ctx context.Context, u string, limit int64) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := v.cfg.Client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		return nil, fmt.Errorf("GET %s: %s", u, resp.Status)
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("GET %s: more than %d bytes", u, limit)
-	}
-	return b, nil
+	return httpget.Get(ctx, v.cfg.Client, u, limit)
 }
 
 // deadline is when the playhead will reach the start of the next segment
