@@ -40,6 +40,13 @@
 // is written atomically to a folder (fusioncast mcast recv) or handed to a
 // function.
 //
+// On the origin's side a [Publisher] gives each object its id, packetizes
+// and sends it through a [Sender], and keeps the newest objects so that
+// its ServeHTTP can answer repairs (the object's bytes or ranges, with the
+// signed INFO in the [InfoHeader] header). [Metrics] turns the sender's,
+// publisher's, listener's and reassembler's counters into Prometheus
+// metrics.
+//
 // # Keys
 //
 // [LoadOrCreateKey] gives the origin its private key (a PKCS #8 PEM file
