@@ -44,6 +44,10 @@ type Config struct {
 	IdleTimeout time.Duration
 	// AnnounceRate and AnnounceBurst bound announces per second per
 	// connection (a token bucket). If zero, 4 per second with bursts of 16.
+	// An answer (an announce with an answer and no offers) is not charged
+	// when it can spend an answer credit instead: each offer relayed to a
+	// connection gives it one, up to 2 × max(RelayMaxPeers,
+	// DefaultMaxPeers).
 	AnnounceRate  float64
 	AnnounceBurst int
 	// SendQueue bounds the messages waiting to be written to one
@@ -61,7 +65,9 @@ type Config struct {
 	// DefaultMaxPeers is the number of peers the tracker sends a peer's
 	// offers to, and relays offers to it from, per interval, when the peer
 	// gives no max_peers of its own. If zero, 20. RelayMaxPeers is the same
-	// for relays. If zero, 500.
+	// for relays. If zero, 1,000, the WebRTC peers a relay serves at once
+	// by default (peer/rtc DefaultRelayMaxPeers). The larger of the two
+	// also caps the max_peers a peer may ask for.
 	DefaultMaxPeers int
 	RelayMaxPeers   int
 	// EdgeFetchers is how many viewers per site and swarm are told to fetch
@@ -112,7 +118,7 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.MaxSwarms, 100_000)
 	def(&c.MaxSwarmsPerConn, 16)
 	def(&c.DefaultMaxPeers, 20)
-	def(&c.RelayMaxPeers, 500)
+	def(&c.RelayMaxPeers, 1000)
 	def(&c.EdgeFetchers, 2)
 	if c.ProxyHeader == "" {
 		c.ProxyHeader = "X-Forwarded-For"

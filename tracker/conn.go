@@ -15,9 +15,15 @@ import (
 // and the loop does the rest. An idle connection holds no goroutine and no
 // buffer.
 type conn struct {
-	s    *Server
-	l    *loop
-	fd   int32
+	s  *Server
+	l  *loop
+	fd int32
+
+	// answerCredits counts offers relayed to the connection that it may
+	// still answer without an announce token (Server.handle), at most
+	// Server.maxAnswerCredits. Other connections' handlers grant them.
+	answerCredits atomic.Int32
+
 	addr netip.Addr
 	site string // derived from addr
 
@@ -50,7 +56,7 @@ type conn struct {
 	peers     []*peer // one per swarm the connection announced in
 	tokens    float64
 	lastToken int64 // Unix nanoseconds
-	strikes   int   // announces refused for rate; the connection closes at 8
+	strikes   int   // announces refused for rate; the connection closes at maxStrikes
 }
 
 // send queues a text message and reports whether it was queued. A
@@ -195,4 +201,28 @@ func (c *conn) allow(now time.Time) bool {
 	}
 	c.tokens--
 	return true
+}
+
+// grantAnswer gives the connection one answer credit, for an offer just
+// relayed to it, unless it holds the most it may. Any goroutine may call it.
+func (c *conn) grantAnswer() {
+	for limit := c.s.maxAnswerCredits; ; {
+		n := c.answerCredits.Load()
+		if n >= limit || c.answerCredits.CompareAndSwap(n, n+1) {
+			return
+		}
+	}
+}
+
+// spendAnswer takes one answer credit and reports whether there was one.
+func (c *conn) spendAnswer() bool {
+	for {
+		n := c.answerCredits.Load()
+		if n <= 0 {
+			return false
+		}
+		if c.answerCredits.CompareAndSwap(n, n-1) {
+			return true
+		}
+	}
 }

@@ -29,8 +29,12 @@
 // connections in all and per source address, pending handshakes (the oldest
 // is evicted at the cap), announces per second per connection, the send
 // queue of each connection (a peer that does not read is dropped), peers per
-// swarm, swarms, swarms per connection. Each refusal is a "failure reason"
-// the client can read. Idle connections are pinged and time out.
+// swarm, swarms, swarms per connection. Each offer relayed to a connection
+// gives it an answer credit (a bounded number), which an answer spends
+// instead of an announce token, so that a peer may answer every offer it
+// was sent however many come at once; answers beyond the offers received
+// take tokens like any announce. Each refusal is a "failure reason" the
+// client can read. Idle connections are pinged and time out.
 //
 // # Admin API and metrics
 //

@@ -5,6 +5,7 @@ import (
 	"net"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -151,5 +152,214 @@ func TestHalfOpenFlood(t *testing.T) {
 	// One goroutine per pending handshake at most, plus a few.
 	if g := runtime.NumGoroutine(); g > 1024+200 {
 		t.Errorf("%d goroutines", g)
+	}
+}
+
+// answerJSON is the message that answers the relayed offer off.
+func answerJSON(ih, from wire.ID, off *wire.Response, tag string) map[string]any {
+	return map[string]any{
+		"action": "announce", "info_hash": latin1(ih[:]), "peer_id": latin1(from[:]),
+		"to_peer_id": latin1(off.PeerID[:]), "offer_id": latin1(off.OfferID[:]),
+		"answer": map[string]string{"type": "answer", "sdp": "v=0\r\no=- " + tag + "\r\n"},
+	}
+}
+
+// A peer answers every offer relayed to it, all at once, with the default
+// announce rate and burst: each offer relayed to a connection lets it send
+// one answer beyond its announce bucket. A relay agent takes up to
+// RelayMaxPeers offers per interval, and a viewer its max_peers.
+func TestAnswerBurst(t *testing.T) {
+	const viewers = 60
+	for _, role := range []string{"relay", "viewer"} {
+		t.Run(role, func(t *testing.T) {
+			// Each of 60 viewers announces once, and the answerer gets one
+			// offer from each. A relay of the viewers' site is the first
+			// target of their offers, so one offer each will do. A viewer
+			// is not preferred: the others offer one at a time, with a
+			// budget of one offer each per interval, and two offers each,
+			// which go to the answerer and the one viewer whose budget is
+			// not spent, the one before (the first finds only the
+			// answerer).
+			cfg, offers := Config{}, 1
+			if role == "viewer" {
+				cfg, offers = Config{DefaultMaxPeers: 1}, 2
+			}
+			s, addr := startTracker(t, cfg)
+			ih := id("swarm-answers-" + role)
+			answerer := id("answerer-" + role + "-0123456789")
+			a := dial(t, addr, nil)
+			m := fusioncastAnnounce(ih, answerer, 0, "a", role, "")
+			if role == "viewer" {
+				m["fusioncast"].(map[string]any)["max_peers"] = viewers
+			}
+			a.sendJSON(m)
+			if r := a.next(); r.FailureReason != "" {
+				t.Fatalf("first announce: %+v", r)
+			}
+			vs := make(map[wire.ID]*client, viewers)
+			for i := range viewers {
+				v, pid := dial(t, addr, nil), id(fmt.Sprintf("view-%02d-0123456789ab", i))
+				vs[pid] = v
+				v.sendJSON(announce(ih, pid, offers, fmt.Sprintf("v%02d", i)))
+				if r := v.next(); r.FailureReason != "" || r.Offer != nil {
+					t.Fatalf("viewer %d: %+v", i, r)
+				}
+			}
+			offered := make([]*wire.Response, 0, viewers)
+			for len(offered) < viewers {
+				o := a.next()
+				if o.Offer == nil || vs[o.PeerID] == nil {
+					t.Fatalf("%s got %+v, want an offer from a viewer", role, o)
+				}
+				offered = append(offered, o)
+			}
+
+			// Answer them all at once.
+			for i, o := range offered {
+				if err := a.ws.WriteJSON(answerJSON(ih, answerer, o, fmt.Sprint("answer-", i))); err != nil {
+					t.Logf("answer %d: %v", i, err) // the reads below say why
+					break
+				}
+			}
+			// Not refused and not disconnected: the next message is the
+			// response to this announce (a refusal would come first).
+			if err := a.ws.WriteJSON(announce(ih, answerer, 0, "a")); err != nil {
+				t.Logf("announce after the answers: %v", err)
+			}
+			if r := a.next(); r.FailureReason != "" || r.Action != wire.ActionAnnounce || r.Offer != nil {
+				t.Fatalf("%s refused after answering %d offers at once: %+v", role, viewers, r)
+			}
+			// Every answer reached its offerer.
+			for i, o := range offered {
+				r := vs[o.PeerID].next()
+				for r.Offer != nil { // an offer from the next viewer
+					r = vs[o.PeerID].next()
+				}
+				if r.Answer == nil || r.PeerID != answerer || r.OfferID != o.OfferID ||
+					!strings.Contains(string(r.Answer), fmt.Sprint("answer-", i, "\\r")) {
+					t.Fatalf("answer %d: %+v %s", i, r, r.Answer)
+				}
+			}
+			if n := swarmPeers(s, ih); n != viewers+1 {
+				t.Fatalf("%d peers in the swarm, want %d", n, viewers+1)
+			}
+		})
+	}
+}
+
+// Answers to no offer the connection received are charged to the announce
+// bucket like any announce: after the burst they are refused, none of them
+// is relayed, and the 8th refusal closes the connection.
+func TestUnaskedAnswersRefused(t *testing.T) {
+	const burst = 4
+	// A rate so low that no token comes back during the test.
+	_, addr := startTracker(t, Config{AnnounceRate: 0.001, AnnounceBurst: burst})
+	ih := id("swarm-unasked-012345")
+	target, answerer := id("target-0123456789abc"), id("answerer-0123456789a")
+	tc := dial(t, addr, nil)
+	tc.sendJSON(announce(ih, target, 0, "t"))
+	tc.next()
+	a := dial(t, addr, nil)
+	a.sendJSON(announce(ih, answerer, 0, "a")) // one token
+	a.next()
+	// An answer to an offer target never sent; the answerer received none.
+	off := &wire.Response{PeerID: target, OfferID: id("made-up-offer-012345")}
+	for i := range burst - 1 {
+		a.sendJSON(answerJSON(ih, answerer, off, fmt.Sprint("ok-", i)))
+	}
+	for i := range burst - 1 {
+		if r := tc.next(); r.Answer == nil {
+			t.Fatalf("answer %d: %+v", i, r)
+		}
+	}
+	expectRefusals(t, a, func(i int) map[string]any { return answerJSON(ih, answerer, off, fmt.Sprint("flood-", i)) })
+	tc.quiet(200 * time.Millisecond) // no refused answer was relayed
+}
+
+// expectRefusals sends maxStrikes messages that the announce bucket must
+// refuse, and checks that each is refused and that the connection closes.
+func expectRefusals(t *testing.T, c *client, msg func(int) map[string]any) {
+	t.Helper()
+	for i := range maxStrikes {
+		c.sendJSON(msg(i))
+	}
+	for i := range maxStrikes {
+		if r := c.next(); r.FailureReason != reasonRate {
+			t.Fatalf("message %d after the burst: %+v", i, r)
+		}
+	}
+	_ = c.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, b, err := c.ws.ReadMessage(); !websocket.IsCloseError(err, websocket.ClosePolicyViolation) {
+		t.Fatalf("after %d refusals: %s %v, want close 1008", maxStrikes, b, err)
+	}
+}
+
+// A connection that received n offers may answer n times beyond its
+// announce bucket, and no more: one credit per offer, whatever the answers
+// say.
+func TestAnswerCreditsPerOffer(t *testing.T) {
+	const burst, offers = 4, 3
+	_, addr := startTracker(t, Config{AnnounceRate: 0.001, AnnounceBurst: burst})
+	ih := id("swarm-credits-012345")
+	target, answerer := id("target-0123456789abc"), id("answerer-0123456789a")
+	tc := dial(t, addr, nil)
+	tc.sendJSON(announce(ih, target, 0, "t"))
+	tc.next()
+	a := dial(t, addr, nil)
+	a.sendJSON(announce(ih, answerer, 0, "a")) // one token
+	a.next()
+	// target offers to the answerer, the only other peer, three times.
+	for i := range offers {
+		tc.sendJSON(announce(ih, target, 1, fmt.Sprint("o", i)))
+		tc.next()
+	}
+	var off *wire.Response
+	for range offers {
+		if off = a.next(); off.Offer == nil {
+			t.Fatalf("want an offer, got %+v", off)
+		}
+	}
+	// The credits and the burst-1 tokens left: all relayed, none refused.
+	for i := range offers + burst - 1 {
+		a.sendJSON(answerJSON(ih, answerer, off, fmt.Sprint("ok-", i)))
+	}
+	for i := range offers + burst - 1 {
+		if r := tc.next(); r.Answer == nil {
+			t.Fatalf("answer %d: %+v", i, r)
+		}
+	}
+	expectRefusals(t, a, func(i int) map[string]any { return answerJSON(ih, answerer, off, fmt.Sprint("more-", i)) })
+}
+
+// Answer credits stop at 2 × max(RelayMaxPeers, DefaultMaxPeers), however
+// many goroutines grant them at once.
+func TestAnswerCreditsCapped(t *testing.T) {
+	s, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.maxAnswerCredits != 2000 {
+		t.Fatalf("default cap %d, want 2 × 1000", s.maxAnswerCredits)
+	}
+	s, err = New(Config{RelayMaxPeers: 10, DefaultMaxPeers: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &conn{s: s}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 20 {
+				c.grantAnswer()
+			}
+		})
+	}
+	wg.Wait()
+	n := 0
+	for c.spendAnswer() {
+		n++
+	}
+	if n != 60 {
+		t.Fatalf("%d credits spent, want the cap, 60", n)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -35,6 +36,15 @@ const (
 	maxStrikes           = 8
 )
 
+// answerCreditsPerPeer is how many answer credits a connection may hold,
+// in units of the most offers the tracker relays to one peer per interval
+// (max(RelayMaxPeers, DefaultMaxPeers), the cap on max_peers). A peer's
+// budget starts afresh each interval, so it can be sent a whole budget of
+// offers at the end of one interval and another at the start of the next,
+// before it has answered the first: two budgets is the most it can owe
+// answers for at once, in one swarm.
+const answerCreditsPerPeer = 2
+
 // Server is a WebTorrent-compatible websocket tracker with fusioncast's
 // extensions: roles, locality-aware pairing, edge fetchers and stats.
 type Server struct {
@@ -46,6 +56,8 @@ type Server struct {
 	start    time.Time
 	adminOn  atomic.Bool
 	pending  atomic.Pointer[pendingLimiter]
+	// maxAnswerCredits caps conn.answerCredits.
+	maxAnswerCredits int32
 
 	mu     sync.RWMutex
 	swarms map[wire.ID]*swarm
@@ -72,6 +84,7 @@ func New(cfg Config) (*Server, error) {
 		conns:   make(map[*conn]struct{}),
 		perAddr: make(map[netip.Addr]int),
 	}
+	s.maxAnswerCredits = int32(min(answerCreditsPerPeer*int64(max(cfg.RelayMaxPeers, cfg.DefaultMaxPeers)), math.MaxInt32))
 	s.adminOn.Store(true)
 	s.metrics = newMetrics(s)
 	s.upgrader = websocket.Upgrader{
@@ -373,7 +386,13 @@ func (s *Server) handle(c *conn, req *wire.Request) {
 	switch req.Action {
 	case wire.ActionAnnounce:
 		now := time.Now()
-		if !c.allow(now) {
+		// An answer spends one of the credits that the offers relayed to
+		// this connection gave it (one each), so that a peer may answer
+		// every offer it was sent, however many came at once (a relay may
+		// get a thousand). Anything else, including answers beyond the
+		// offers received, takes a token from the announce bucket.
+		answer := req.Answer != nil && len(req.Offers) == 0
+		if !(answer && c.spendAnswer()) && !c.allow(now) {
 			s.metrics.refused.WithLabelValues("rate").Inc()
 			c.send(wire.AppendFailure(nil, wire.ActionAnnounce, &req.InfoHash, reasonRate))
 			if c.strikes++; c.strikes >= maxStrikes {
@@ -485,7 +504,9 @@ func (s *Server) announce(c *conn, req *wire.Request, now time.Time) {
 		targets = sw.targets(p, n, now, s.cfg.Interval, nil)
 		for i, t := range targets {
 			o := &req.Offers[i]
-			t.c.queue(opText, func(dst []byte) []byte { return wire.AppendOffer(dst, ih, p.id, o.ID, o.SDP) })
+			if t.c.queue(opText, func(dst []byte) []byte { return wire.AppendOffer(dst, ih, p.id, o.ID, o.SDP) }) {
+				t.c.grantAnswer()
+			}
 		}
 		s.metrics.offers.Add(float64(len(targets)))
 	}

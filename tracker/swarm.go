@@ -163,13 +163,17 @@ func (s *swarm) fillEdges(target int) []*peer {
 // targets picks up to n peers to send p's offers to: relays of p's site
 // first, then viewers of p's site, then anyone, each tier in random order,
 // skipping p itself and peers whose offer budget for this interval is
-// spent. s.mu must be held.
+// spent. A relay's offers go to no other relay (neither downloads), and
+// first to the edge fetchers of its site in rank order: they fetch each new
+// segment from the origin until they have a relay peer, so a relay that
+// joins, or comes back after a restart, takes that load off the origin at
+// once rather than when the edge fetchers next announce. s.mu must be held.
 func (s *swarm) targets(p *peer, n int, now time.Time, interval time.Duration, dst []*peer) []*peer {
 	if n <= 0 || len(s.all) <= 1 {
 		return dst
 	}
 	ok := func(q *peer) bool {
-		if q == p {
+		if q == p || p.role == wire.RoleRelay && q.role == wire.RoleRelay {
 			return false
 		}
 		if now.Sub(q.budgetFrom) >= interval {
@@ -201,7 +205,16 @@ func (s *swarm) targets(p *peer, n int, now time.Time, interval time.Duration, d
 			}
 		}
 	}
-	pick(s.tiers[tierKey{p.site, wire.RoleRelay}], false)
+	if p.role == wire.RoleRelay {
+		for _, q := range s.edges {
+			if len(dst) < n && q.site == p.site && ok(q) {
+				q.received++
+				dst = append(dst, q)
+			}
+		}
+	} else {
+		pick(s.tiers[tierKey{p.site, wire.RoleRelay}], false)
+	}
 	pick(s.tiers[tierKey{p.site, wire.RoleViewer}], false)
 	pick(s.all, true)
 	return dst

@@ -297,6 +297,47 @@ func TestLocality(t *testing.T) {
 	}
 }
 
+// A relay's offers go to its site's edge fetchers first, never to another
+// relay: the edge fetchers are the viewers that fetch from the origin until
+// they have a relay peer.
+func TestRelayOffersEdgesFirst(t *testing.T) {
+	campus := Site{Name: "campus", Prefixes: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}}
+	_, addr := startTracker(t, Config{
+		Sites:          []Site{campus},
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		EdgeFetchers:   2,
+	})
+	from := func(ip string) http.Header { return http.Header{"X-Forwarded-For": {ip}} }
+	ih := id("swarm-relay-edges-01")
+	viewers := make([]*client, 8)
+	for i := range viewers {
+		viewers[i] = dial(t, addr, from(fmt.Sprintf("10.1.0.%d", 10+i)))
+		viewers[i].sendJSON(fusioncastAnnounce(ih, id(fmt.Sprintf("viewer-%d-0123456789a", i)), 0, "v", "viewer", ""))
+		if r := viewers[i].next(); r.Ext.Edge != (i < 2) {
+			t.Fatalf("viewer %d: edge %v", i, r.Ext.Edge)
+		}
+	}
+	var relays []*client
+	for k := range 2 {
+		relay := dial(t, addr, from(fmt.Sprintf("10.1.9.%d", k)))
+		relays = append(relays, relay)
+		rid := id(fmt.Sprintf("relay-%d-01234567890", k))
+		relay.sendJSON(fusioncastAnnounce(ih, rid, 2, "r", "relay", "campus"))
+		relay.next()
+		// Both offers reach the two edge fetchers, among eight viewers.
+		for i, v := range viewers[:2] {
+			if o := v.next(); o.Offer == nil || o.PeerID != rid {
+				t.Fatalf("relay %d: edge fetcher %d got %+v", k, i, o)
+			}
+		}
+		for _, v := range viewers[2:] {
+			v.quiet(50 * time.Millisecond)
+		}
+	}
+	// The second relay's offers went to no relay.
+	relays[0].quiet(100 * time.Millisecond)
+}
+
 // The first fusioncast viewers become edge fetchers; when one leaves the
 // next is promoted and told.
 func TestEdgeFetchers(t *testing.T) {
