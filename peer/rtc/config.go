@@ -69,13 +69,13 @@ type Config struct {
 	// no more than half the places left below MaxPeers (at least one), so
 	// that fewer are made near MaxPeers. If zero, 5.
 	Offers int
-	// TrackerRate and TrackerBurst pace the messages to the tracker,
-	// announces and answers alike (a token bucket). If zero, 3 per second
-	// with bursts of 12, below the tracker's default limit per connection
-	// (4 and 16). Answering is what limits how fast a relay fills up (at 3
-	// per second, 1,000 viewers joining at once wait up to 5.5 minutes);
-	// raise these only with a tracker that accepts more (tracker.Config
-	// AnnounceRate and AnnounceBurst), or its refusals slow the relay down.
+	// TrackerRate and TrackerBurst pace the announces to the tracker (a
+	// token bucket). If zero, 3 per second with bursts of 12, below the
+	// tracker's default limit per connection (4 and 16); raise them only
+	// with a tracker that accepts more (tracker.Config AnnounceRate and
+	// AnnounceBurst). Answers to relayed offers are not paced: the tracker
+	// charges each to the offer it relayed, so a relay answers 1,000
+	// viewers joining at once as fast as their offers come.
 	TrackerRate  float64
 	TrackerBurst int
 	// Stats, if set, is called before each announce; its counters go into

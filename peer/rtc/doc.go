@@ -45,8 +45,9 @@
 // sends at most Config.Offers offers per announce, never more than half of
 // the places it has left, and withdraws an offer nobody answered (after
 // 10 s when it needs the place or announces again, after 50 s in any
-// case). Messages to the tracker are paced to 3 per second with bursts of
-// 12.
+// case). Announces to the tracker are paced to 3 per second with bursts of
+// 12; answers go at once (the tracker charges them to the offers it
+// relayed).
 //
 // # Connections
 //

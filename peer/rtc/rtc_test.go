@@ -569,3 +569,28 @@ func TestRelayOneUDPPort(t *testing.T) {
 	}
 	r.stop()
 }
+
+// Answers are not paced like announces: a relay whose tracker bucket is
+// empty for the next thousand seconds still answers every offer relayed
+// to it, at once (the tracker charges answers to the offers it relayed).
+func TestAnswersNotPaced(t *testing.T) {
+	base := runtime.NumGoroutine()
+	t.Cleanup(func() { checkGoroutines(t, base) })
+	url := startTracker(t, tracker.Config{})
+	// The first announce spends the only token.
+	r := startPeer(t, "relay", url, Config{Role: wire.RoleRelay, Offers: 1, TrackerRate: 0.001, TrackerBurst: 1})
+	eventually(t, 30*time.Second, "relay joined", func() bool { return r.snapshot().joined })
+	var fs []*foreign
+	for i := range 4 {
+		// offerFrom fails unless the relay's answer comes back.
+		f := offerFrom(t, url, proto.Label, id(fmt.Sprintf("-WW0208-viewer%06d", i)))
+		fs = append(fs, f)
+		if c := r.nextConn(60 * time.Second); c.RemoteID() != f.peerID {
+			t.Errorf("connection %d from %s, want %s", i, c.RemoteID(), f.peerID)
+		}
+	}
+	for _, f := range fs {
+		_ = f.pc.GracefulClose()
+	}
+	r.stop()
+}

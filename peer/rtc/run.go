@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,10 +31,10 @@ const (
 	// failure in a row and is drawn from [d/2, d].
 	backoffMin = 1 * time.Second
 	backoffMax = 60 * time.Second
-	// sendRate and sendBurst pace the messages to the tracker (announces
-	// and answers alike), below the tracker's default limit of 4 announces
-	// per second with bursts of 16 (docs/tracker.md, "Limits"), unless
-	// Config.TrackerRate and TrackerBurst say otherwise.
+	// sendRate and sendBurst pace the announces to the tracker, below its
+	// default limit of 4 announces per second with bursts of 16
+	// (docs/tracker.md, "Limits"), unless Config.TrackerRate and
+	// TrackerBurst say otherwise. Answers are not paced (see flush).
 	sendRate  = 3
 	sendBurst = 12
 	// minReadTimeout bounds the silence of the tracker connection: our
@@ -354,28 +355,34 @@ type outMsg struct {
 	c   *Conn // the connection an answer is for, or nil
 }
 
-// send queues req for tc. Messages go out in order, paced by s.bucket so
-// that a burst of answers stays within the tracker's announce rate.
+// send queues req for tc; c is the connection an answer is for (nil for an
+// announce). flush says when it goes.
 func (s *session) send(tc *trackerConn, req *wire.Request, c *Conn) {
 	s.outq = append(s.outq, outMsg{tc: tc, msg: wire.AppendRequest(nil, req), c: c})
 	s.flush()
 }
 
-// flush writes the queued messages the bucket allows, and arms s.sendTimer
-// for the rest.
+// flush writes the queued answers, and the announces the bucket allows, and
+// arms s.sendTimer for the rest. Answers are not paced: the tracker charges
+// each to an offer it relayed to us, not to the announce rate
+// (docs/tracker.md, "Limits"), and we answer only offers we can take, so
+// they go at once, past an announce that waits for a token. Announces keep
+// their order.
 func (s *session) flush() {
-	for len(s.outq) > 0 {
-		m := s.outq[0]
+	waiting := false
+	for i := 0; i < len(s.outq); {
+		m := s.outq[i]
 		if m.tc != s.tc || m.c != nil && m.c.isClosed() {
-			s.outq = s.outq[1:]
+			s.outq = slices.Delete(s.outq, i, i+1)
 			s.abandon(m)
 			continue
 		}
-		if !s.bucket.take(time.Now()) {
-			s.sendTimer.Reset(max(time.Duration(float64(time.Second)/s.bucket.rate), time.Millisecond))
-			return
+		if m.c == nil && (waiting || !s.bucket.take(time.Now())) {
+			waiting = true
+			i++
+			continue
 		}
-		s.outq = s.outq[1:]
+		s.outq = slices.Delete(s.outq, i, i+1)
 		_ = m.tc.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
 		if err := m.tc.ws.WriteMessage(websocket.TextMessage, m.msg); err != nil {
 			s.abandon(m)
@@ -385,6 +392,9 @@ func (s *session) flush() {
 		if m.c != nil {
 			m.c.setTimeout(connectTimeout, "channel did not open")
 		}
+	}
+	if waiting {
+		s.sendTimer.Reset(max(time.Duration(float64(time.Second)/s.bucket.rate), time.Millisecond))
 	}
 }
 
