@@ -63,14 +63,7 @@ func TestMcastRecvNamespaces(t *testing.T) {
 	if err := netns.Available(); err != nil {
 		testenv.SkipOrFail(t, "network namespaces: "+err.Error())
 	}
-	nft, err := exec.LookPath("nft")
-	if err != nil {
-		if _, serr := os.Stat("/usr/sbin/nft"); serr != nil {
-			testenv.SkipOrFail(t, "nftables (nft) for packet loss: "+err.Error())
-		}
-		nft = "/usr/sbin/nft"
-	}
-	lab := newMcastLab(t, nft)
+	lab := newMcastLab(t, findNft(t))
 
 	t.Run("loss5", func(t *testing.T) {
 		res := lab.run(t, labPhase{stream: 20 * time.Second, lossA: 5, receivers: []string{"A", "B"}})
@@ -193,7 +186,7 @@ func (lab *mcastLab) run(t *testing.T, p labPhase) labResult {
 	var f *labForger
 	if p.forger {
 		var err error
-		if f, err = startLabForger(lab.forger, group); err != nil {
+		if f, err = startLabForger(lab.forger, group, netip.MustParseAddr(labOrigin)); err != nil {
 			t.Fatal(err)
 		}
 		defer f.stop()
@@ -336,7 +329,7 @@ func (r *labReceiver) stop() (mcastRecvResult, error) {
 // labForger sends forged objects into the group from its namespace: INFOs
 // signed with its own key, and symbols, under the stream's SSRC, for the
 // newest object id it heard from the origin and the next two, with names
-// like the origin's.
+// like the origin's, three times a second.
 type labForger struct {
 	l      *multicast.Listener
 	snd    *multicast.Sender
@@ -348,7 +341,7 @@ type labForger struct {
 	once   sync.Once
 }
 
-func startLabForger(ns *netns.NS, group string) (*labForger, error) {
+func startLabForger(ns *netns.NS, group string, origin netip.Addr) (*labForger, error) {
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, err
@@ -358,7 +351,6 @@ func startLabForger(ns *netns.NS, group string) (*labForger, error) {
 	if f.pk, err = multicast.NewPacketizer(multicast.PacketizerConfig{Stream: "demo", Key: key}); err != nil {
 		return nil, err
 	}
-	origin := netip.MustParseAddr(labOrigin)
 	ssrc := multicast.SSRC("demo")
 	err = ns.Do(func() (err error) {
 		f.l, err = multicast.Listen(multicast.ListenerConfig{Group: group, Interface: labIface, Handler: func(d *multicast.Datagram) {

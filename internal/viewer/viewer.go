@@ -49,6 +49,11 @@ type Config struct {
 	// StartupBudget is how long after joining the first segment may take
 	// when fetched through Peer. If zero, 2 s.
 	StartupBudget time.Duration
+	// OnStall, if set, is called on the viewer's goroutine for each stall
+	// when it ends (or when the run ends during one) with the wall-clock
+	// time it began and its length: a test can then tell when playback
+	// stalled, not only how often.
+	OnStall func(start time.Time, d time.Duration)
 }
 
 // Stats is what one viewer saw.
@@ -99,6 +104,16 @@ type player struct {
 	buffered    time.Duration // end of the contiguous buffer
 	stalls      int
 	stallTime   time.Duration
+	onStall     func(start time.Time, d time.Duration) // if set, told of each stall
+}
+
+// stalled counts a stall from start to now.
+func (p *player) stalled(start, now time.Time) {
+	p.stalls++
+	p.stallTime += now.Sub(start)
+	if p.onStall != nil {
+		p.onStall(start, now.Sub(start))
+	}
 }
 
 // playhead returns the playhead at now, and whether it has run dry.
@@ -118,9 +133,7 @@ func (p *player) add(now time.Time, d time.Duration) {
 	if !p.started {
 		p.started, p.wallAnchor = true, now
 	} else if ph, dry := p.playhead(now); dry {
-		stallStart := p.wallAnchor.Add(p.buffered - p.mediaAnchor)
-		p.stalls++
-		p.stallTime += now.Sub(stallStart)
+		p.stalled(p.wallAnchor.Add(p.buffered-p.mediaAnchor), now)
 		p.wallAnchor, p.mediaAnchor = now, ph
 	}
 	p.buffered += d
@@ -132,8 +145,7 @@ func (p *player) finish(now time.Time) time.Duration {
 	if dry {
 		stallStart := p.wallAnchor.Add(p.buffered - p.mediaAnchor)
 		if now.Sub(stallStart) > 0 {
-			p.stalls++
-			p.stallTime += now.Sub(stallStart)
+			p.stalled(stallStart, now)
 		}
 	}
 	return ph
@@ -173,6 +185,7 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 		cfg.StartupBudget = 2 * time.Second
 	}
 	v := &viewer{cfg: cfg, base: u, stats: Stats{Fetched: make(map[uint64]int64)}}
+	v.player.onStall = cfg.OnStall
 	if cfg.Peer != nil {
 		v.runPeer(ctx)
 	} else {

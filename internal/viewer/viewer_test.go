@@ -17,7 +17,12 @@ import (
 func TestPlayerModel(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
-	var p player
+	type stall struct {
+		start time.Time
+		d     time.Duration
+	}
+	var told []stall
+	p := player{onStall: func(start time.Time, d time.Duration) { told = append(told, stall{start, d}) }}
 	p.add(at(0), 2*time.Second) // playback starts, buffer [0,2)
 	p.add(at(1), 2*time.Second) // buffer [0,4)
 	if ph, dry := p.playhead(at(3)); ph != 3*time.Second || dry {
@@ -37,6 +42,11 @@ func TestPlayerModel(t *testing.T) {
 	// A stall in progress at the end counts.
 	if p.finish(at(10)); p.stalls != 2 {
 		t.Fatalf("a stall in progress was not counted: %d", p.stalls)
+	}
+	// OnStall heard of both, with when each began and how long it lasted.
+	want := []stall{{at(4), time.Second}, {at(7), 3 * time.Second}}
+	if len(told) != len(want) || told[0] != want[0] || told[1] != want[1] {
+		t.Fatalf("OnStall told %v, want %v", told, want)
 	}
 }
 
