@@ -28,15 +28,21 @@ func OriginEgress(ctx context.Context, client *http.Client, base, stream string)
 	want := `fusioncast_origin_egress_bytes_total{stream="` + stream + `",transport="http"} `
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	origin := false
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), want); ok {
 			return strconv.ParseFloat(v, 64)
 		}
+		origin = origin || strings.HasPrefix(sc.Text(), "fusioncast_origin_")
 	}
 	if err := sc.Err(); err != nil {
 		return 0, err
 	}
-	return 0, nil // nothing served yet
+	if !origin {
+		// A relay, say: its egress is not the origin's.
+		return 0, fmt.Errorf("%s/metrics has no origin counters: not an origin", strings.TrimSuffix(base, "/"))
+	}
+	return 0, nil // an origin that has served nothing yet
 }
 
 // OriginCounters reads the origin's segment egress and published segment

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -233,5 +234,29 @@ func TestOriginCounters(t *testing.T) {
 	}
 	if _, _, err := OriginCounters(context.Background(), http.DefaultClient, base, "nope"); err == nil {
 		t.Fatal("no error for an unknown stream")
+	}
+}
+
+// OriginEgress reads the origin's counter, says 0 for an origin that has
+// served nothing yet, and refuses a page that is not an origin's (a relay's
+// /metrics), rather than calling its egress 0.
+func TestOriginEgress(t *testing.T) {
+	for _, c := range []struct {
+		page    string
+		want    float64
+		wantErr bool
+	}{
+		{"fusioncast_origin_egress_bytes_total{stream=\"demo\",transport=\"http\"} 1234\n", 1234, false},
+		{"fusioncast_origin_segments_published_total{stream=\"demo\"} 3\n", 0, false},
+		{"fusioncast_relay_served_bytes_total{stream=\"demo\"} 99\n", 0, true},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write([]byte(c.page))
+		}))
+		got, err := OriginEgress(t.Context(), srv.Client(), srv.URL, "demo")
+		srv.Close()
+		if got != c.want || (err != nil) != c.wantErr {
+			t.Errorf("page %q: %v, %v; want %v, error %v", c.page, got, err, c.want, c.wantErr)
+		}
 	}
 }
