@@ -386,7 +386,7 @@ func runChainCampus(t *testing.T, nft, pubKey string) {
 	t.Logf("relay killed after seeding %d KiB", int(up1)>>10)
 	sleepCtx(ctx, chainDown)
 	c := read("down")
-	rl = startChainProc(t, "relay", nil, relayArgs...)
+	startChainProc(t, "relay", nil, relayArgs...) // killed when the test ends
 	if err := waitRelayUp(ctx, client); err != nil {
 		t.Fatalf("restarted relay: %v", err)
 	}
