@@ -28,6 +28,11 @@ test: deps ## run every test with the race detector (browser and namespace suite
 	# WebRTC suites starve each other when they run side by side.
 	$(GO) test -race -count=1 -p 1 -timeout 20m ./...
 
+.PHONY: test-third-party
+test-third-party: ## the test suites of our patched pion/dtls and pion/sctp (internal/third_party/pion, ~2 min)
+	cd internal/third_party/pion/sctp && $(GO) test -count=1 ./...
+	cd internal/third_party/pion/dtls && $(GO) test -count=1 ./...
+
 .PHONY: lint
 lint: ## gofmt, go vet, staticcheck, go mod tidy -diff
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
