@@ -90,6 +90,12 @@ type Conn struct {
 	// SetDeadline); until then Write needs no context and writes to the
 	// next conn directly. [fusioncast]
 	writeDeadlineSet atomic.Bool
+	// direct holds the record writeDirect builds, under writeLock.
+	// [fusioncast]
+	direct struct {
+		record  recordlayer.RecordLayer
+		content protocol.ApplicationData
+	}
 
 	log logging.LeveledLogger
 
@@ -490,7 +496,7 @@ func (c *Conn) Write(payload []byte) (int, error) {
 	// channels per packet that contextWithClose and WriteToContext would
 	// make. [fusioncast]
 	if directWrites.Load() && !c.writeDeadlineSet.Load() {
-		return len(payload), c.writePackets(nil, []*packet{c.applicationDataPacket(payload)})
+		return len(payload), c.writeDirect(payload)
 	}
 
 	ctx, cancel := c.contextWithClose(c.writeDeadline.Context())
@@ -527,21 +533,63 @@ func SetDirectWrites(on bool) {
 	directWrites.Store(on)
 }
 
-// applicationDataPacket is the packet Write sends for payload. [fusioncast]
-func (c *Conn) applicationDataPacket(payload []byte) *packet {
-	return &packet{
-		record: &recordlayer.RecordLayer{
-			Header: recordlayer.Header{
-				Epoch:   c.state.getLocalEpoch(),
-				Version: protocol.Version1_2,
+// writeDirect is Write with direct writes: the record of payload built,
+// sealed and handed to the next conn's WriteTo as writePackets and
+// processPacket would, but in one buffer and with the record's structs
+// kept in the Conn (c.direct, guarded by writeLock) rather than allocated
+// for each record. Records that wrap a connection ID take writePackets.
+// [fusioncast]
+func (c *Conn) writeDirect(payload []byte) error {
+	c.writeLock.Lock()
+	defer c.writeLock.Unlock()
+
+	c.lock.Lock()
+	if len(c.state.remoteConnectionID) > 0 {
+		c.lock.Unlock()
+
+		return c.writeLocked(nil, []*packet{{
+			record: &recordlayer.RecordLayer{
+				Header:  recordlayer.Header{Epoch: c.state.getLocalEpoch(), Version: protocol.Version1_2},
+				Content: &protocol.ApplicationData{Data: payload},
 			},
-			Content: &protocol.ApplicationData{
-				Data: payload,
-			},
-		},
-		shouldWrapCID: len(c.state.remoteConnectionID) > 0,
-		shouldEncrypt: true,
+			shouldWrapCID: true,
+			shouldEncrypt: true,
+		}})
 	}
+	epoch := c.state.getLocalEpoch()
+	for len(c.state.localSequenceNumber) <= int(epoch) {
+		c.state.localSequenceNumber = append(c.state.localSequenceNumber, uint64(0))
+	}
+	seq := atomic.AddUint64(&c.state.localSequenceNumber[epoch], 1) - 1
+	if seq > recordlayer.MaxSequenceNumber {
+		c.lock.Unlock()
+
+		return errSequenceNumberOverflow
+	}
+	c.direct.content.Data = payload
+	c.direct.record = recordlayer.RecordLayer{
+		Header:  recordlayer.Header{Epoch: epoch, Version: protocol.Version1_2, SequenceNumber: seq},
+		Content: &c.direct.content,
+	}
+	raw, _, err := c.direct.record.MarshalApplicationData()
+	if err == nil {
+		raw, err = c.state.cipherSuite.Encrypt(&c.direct.record, raw)
+	}
+	c.direct.content.Data = nil
+	rAddr := c.rAddr
+	c.lock.Unlock()
+	if err != nil {
+		return err
+	}
+	if _, err = c.nextConn.Conn().WriteTo(raw, rAddr); err != nil {
+		if c.isConnectionClosed() {
+			return ErrConnClosed
+		}
+
+		return netError(err)
+	}
+
+	return nil
 }
 
 // Close closes the connection.
@@ -597,6 +645,11 @@ func (c *Conn) writePackets(ctx context.Context, pkts []*packet) error {
 	c.writeLock.Lock()
 	defer c.writeLock.Unlock()
 
+	return c.writeLocked(ctx, pkts)
+}
+
+// writeLocked is writePackets with c.writeLock held. [fusioncast]
+func (c *Conn) writeLocked(ctx context.Context, pkts []*packet) error {
 	compactedRawPackets, rAddr, err := c.prepareRawPackets(pkts)
 	if err != nil {
 		return err
