@@ -9,9 +9,11 @@
 // a different peer of the swarm and relays the answers back, unchanged.
 // Targets are chosen by locality: relay agents of the peer's site first,
 // then viewers of its site, then anyone, each tier in random order, and no
-// peer is offered more than its max_peers offers per interval. A viewer's
-// site is the configured [Site] containing its address, or its /24 (IPv4)
-// or /64 (IPv6); a relay names its site.
+// peer is offered more than its max_peers offers per interval. A relay's
+// offers go to no other relay, and first to its site's edge fetchers (see
+// below), who then wait for its copy instead of fetching from the origin. A
+// viewer's site is the configured [Site] containing its address, or its /24
+// (IPv4) or /64 (IPv6); a relay names its site.
 //
 // # Edge fetchers
 //
