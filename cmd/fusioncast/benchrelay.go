@@ -721,31 +721,15 @@ func benchRelayServe(ctx context.Context, f benchRelayFlags, stdin io.Reader, st
 		}
 	}()
 	say(map[string]bool{"ready": true})
-	var prof *os.File
+	prof := benchProfiler{logger: logger, allocs: true}
 	sc := bufio.NewScanner(stdin)
 	for sc.Scan() {
 		cmd, arg, _ := strings.Cut(sc.Text(), " ")
+		prof.command(cmd, arg)
 		switch cmd {
 		case "bytes":
 			st := e.Stats()
 			say(map[string]int64{"bytes_up": st.BytesUp, "peers": int64(st.Peers)})
-		case "profile":
-			if prof, err = os.Create(arg); err == nil {
-				err = pprof.StartCPUProfile(prof)
-			}
-			if err != nil {
-				logger.Error("CPU profile", "err", err)
-			}
-		case "unprofile":
-			pprof.StopCPUProfile()
-			if prof != nil {
-				_ = prof.Close()
-				// The allocations since the start, beside it.
-				if a, err := os.Create(strings.TrimSuffix(prof.Name(), ".pprof") + ".allocs.pprof"); err == nil {
-					_ = pprof.Lookup("allocs").WriteTo(a, 0)
-					_ = a.Close()
-				}
-			}
 		case "report":
 			putMu.Lock()
 			say(map[string]any{"puts": puts})
@@ -948,24 +932,10 @@ func benchRelayViewers(ctx context.Context, f benchRelayFlags, stdin io.Reader, 
 		}
 	}()
 	sc := bufio.NewScanner(stdin)
-	var prof *os.File
+	prof := benchProfiler{logger: logger}
 	for sc.Scan() {
 		cmd, arg, _ := strings.Cut(sc.Text(), " ")
-		switch cmd {
-		case "profile":
-			var err error
-			if prof, err = os.Create(arg); err == nil {
-				err = pprof.StartCPUProfile(prof)
-			}
-			if err != nil {
-				logger.Error("CPU profile", "err", err)
-			}
-		case "unprofile":
-			pprof.StopCPUProfile()
-			if prof != nil {
-				_ = prof.Close()
-			}
-		}
+		prof.command(cmd, arg)
 		if cmd == "report" {
 			rep := benchViewersReport{Bad: int(st.bad.Load()), Absent: int(st.absent.Load()), Byes: int(st.byes.Load())}
 			for _, v := range viewers {
@@ -986,4 +956,40 @@ func benchRelayViewers(ctx context.Context, f benchRelayFlags, stdin io.Reader, 
 	cancel()
 	wg.Wait()
 	return nil
+}
+
+// benchProfiler serves a benchrelay child's "profile FILE" and "unprofile"
+// commands: a CPU profile of the window into FILE and, with allocs, the
+// allocations since the start beside it (FILE minus .pprof plus
+// .allocs.pprof).
+type benchProfiler struct {
+	logger *slog.Logger
+	allocs bool
+	f      *os.File
+}
+
+// command runs cmd if it is one of the profiler's and ignores it if not.
+func (p *benchProfiler) command(cmd, arg string) {
+	switch cmd {
+	case "profile":
+		var err error
+		if p.f, err = os.Create(arg); err == nil {
+			err = pprof.StartCPUProfile(p.f)
+		}
+		if err != nil {
+			p.logger.Error("CPU profile", "err", err)
+		}
+	case "unprofile":
+		pprof.StopCPUProfile()
+		if p.f == nil {
+			return
+		}
+		_ = p.f.Close()
+		if p.allocs {
+			if a, err := os.Create(strings.TrimSuffix(p.f.Name(), ".pprof") + ".allocs.pprof"); err == nil {
+				_ = pprof.Lookup("allocs").WriteTo(a, 0)
+				_ = a.Close()
+			}
+		}
+	}
 }
