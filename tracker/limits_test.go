@@ -252,16 +252,7 @@ func TestAnswerBurst(t *testing.T) {
 // is relayed, and the 8th refusal closes the connection.
 func TestUnaskedAnswersRefused(t *testing.T) {
 	const burst = 4
-	// A rate so low that no token comes back during the test.
-	_, addr := startTracker(t, Config{AnnounceRate: 0.001, AnnounceBurst: burst})
-	ih := id("swarm-unasked-012345")
-	target, answerer := id("target-0123456789abc"), id("answerer-0123456789a")
-	tc := dial(t, addr, nil)
-	tc.sendJSON(announce(ih, target, 0, "t"))
-	tc.next()
-	a := dial(t, addr, nil)
-	a.sendJSON(announce(ih, answerer, 0, "a")) // one token
-	a.next()
+	ih, target, answerer, tc, a := answerPair(t, "swarm-unasked-012345", burst)
 	// An answer to an offer target never sent; the answerer received none.
 	off := &wire.Response{PeerID: target, OfferID: id("made-up-offer-012345")}
 	for i := range burst - 1 {
@@ -274,6 +265,24 @@ func TestUnaskedAnswersRefused(t *testing.T) {
 	}
 	expectRefusals(t, a, func(i int) map[string]any { return answerJSON(ih, answerer, off, fmt.Sprint("flood-", i)) })
 	tc.quiet(200 * time.Millisecond) // no refused answer was relayed
+}
+
+// answerPair starts a tracker whose announce bucket holds burst tokens and
+// refills so slowly that none comes back during a test, and joins two
+// peers to swarm: target, and answerer, which has spent one token on
+// joining.
+func answerPair(t *testing.T, swarm string, burst int) (ih, target, answerer wire.ID, tc, a *client) {
+	t.Helper()
+	_, addr := startTracker(t, Config{AnnounceRate: 0.001, AnnounceBurst: burst})
+	ih = id(swarm)
+	target, answerer = id("target-0123456789abc"), id("answerer-0123456789a")
+	tc = dial(t, addr, nil)
+	tc.sendJSON(announce(ih, target, 0, "t"))
+	tc.next()
+	a = dial(t, addr, nil)
+	a.sendJSON(announce(ih, answerer, 0, "a")) // one token
+	a.next()
+	return ih, target, answerer, tc, a
 }
 
 // expectRefusals sends maxStrikes messages that the announce bucket must
@@ -299,15 +308,7 @@ func expectRefusals(t *testing.T, c *client, msg func(int) map[string]any) {
 // say.
 func TestAnswerCreditsPerOffer(t *testing.T) {
 	const burst, offers = 4, 3
-	_, addr := startTracker(t, Config{AnnounceRate: 0.001, AnnounceBurst: burst})
-	ih := id("swarm-credits-012345")
-	target, answerer := id("target-0123456789abc"), id("answerer-0123456789a")
-	tc := dial(t, addr, nil)
-	tc.sendJSON(announce(ih, target, 0, "t"))
-	tc.next()
-	a := dial(t, addr, nil)
-	a.sendJSON(announce(ih, answerer, 0, "a")) // one token
-	a.next()
+	ih, target, answerer, tc, a := answerPair(t, "swarm-credits-012345", burst)
 	// target offers to the answerer, the only other peer, three times.
 	for i := range offers {
 		tc.sendJSON(announce(ih, target, 1, fmt.Sprint("o", i)))
