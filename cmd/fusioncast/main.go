@@ -61,33 +61,50 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return commandSet{prog: "fusioncast", noun: "command", width: 12, cmds: commands,
+		footer: "Run `fusioncast <command> -h` for a command's flags."}.run(ctx, args, stdout, stderr)
+}
+
+// commandSet is a level of subcommands: fusioncast's commands, and the
+// subcommands of `fusioncast mcast`.
+type commandSet struct {
+	prog   string // what the usage names: "fusioncast", "fusioncast mcast"
+	noun   string // "command", "subcommand"
+	width  int    // of the names column in the usage
+	footer string // the usage's last line
+	cmds   map[string]command
+}
+
+// run runs the subcommand args[0] with the rest of args, or prints the
+// usage (to stdout when asked for it, to stderr for an unknown name).
+func (s commandSet) run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		usage(stdout)
+		s.usage(stdout)
 		if len(args) == 0 {
 			return errUsage
 		}
 		return nil
 	}
-	c, ok := commands[args[0]]
+	c, ok := s.cmds[args[0]]
 	if !ok {
-		fmt.Fprintf(stderr, "fusioncast: unknown command %q\n\n", args[0])
-		usage(stderr)
+		fmt.Fprintf(stderr, "%s: unknown %s %q\n\n", s.prog, s.noun, args[0])
+		s.usage(stderr)
 		return errUsage
 	}
 	return c.run(ctx, args[1:], stdout, stderr)
 }
 
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: fusioncast <command> [flags]\n\ncommands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
+func (s commandSet) usage(w io.Writer) {
+	fmt.Fprintf(w, "usage: %s <%s> [flags]\n\n%ss:\n", s.prog, s.noun, s.noun)
+	names := make([]string, 0, len(s.cmds))
+	for n := range s.cmds {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-12s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-*s %s\n", s.width, n, s.cmds[n].summary)
 	}
-	fmt.Fprintln(w, "\nRun `fusioncast <command> -h` for a command's flags.")
+	fmt.Fprintln(w, "\n"+s.footer)
 }
 
 // newFlags returns a flag set that reports errors without exiting.

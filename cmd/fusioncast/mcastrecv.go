@@ -12,7 +12,6 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
@@ -29,33 +28,8 @@ var mcastCommands = map[string]command{
 }
 
 func runMcast(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		mcastUsage(stdout)
-		if len(args) == 0 {
-			return errUsage
-		}
-		return nil
-	}
-	c, ok := mcastCommands[args[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "fusioncast mcast: unknown subcommand %q\n\n", args[0])
-		mcastUsage(stderr)
-		return errUsage
-	}
-	return c.run(ctx, args[1:], stdout, stderr)
-}
-
-func mcastUsage(w io.Writer) {
-	fmt.Fprintln(w, "usage: fusioncast mcast <subcommand> [flags]\n\nsubcommands:")
-	names := make([]string, 0, len(mcastCommands))
-	for n := range mcastCommands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-6s %s\n", n, mcastCommands[n].summary)
-	}
-	fmt.Fprintln(w, "\nRun `fusioncast mcast <subcommand> -h` for its flags; docs/multicast.md explains them.")
+	return commandSet{prog: "fusioncast mcast", noun: "subcommand", width: 6, cmds: mcastCommands,
+		footer: "Run `fusioncast mcast <subcommand> -h` for its flags; docs/multicast.md explains them."}.run(ctx, args, stdout, stderr)
 }
 
 // mcastRecvProgress is how often `mcast recv` prints its counters.
