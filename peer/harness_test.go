@@ -81,7 +81,13 @@ var testSwarm = proto.SwarmID{'t', 'e', 's', 't'}
 
 func newEngine(t *testing.T, o *origin, mod func(*Config)) *Engine {
 	t.Helper()
-	cfg := Config{Swarm: testSwarm, Fetch: o.fetch, PeerWait: 3 * time.Second, HTTPMargin: time.Second}
+	return startEngine(t, Config{Swarm: testSwarm, Fetch: o.fetch, PeerWait: 3 * time.Second, HTTPMargin: time.Second}, mod)
+}
+
+// startEngine starts an engine with cfg changed by mod (if not nil),
+// closed when the test ends.
+func startEngine(t *testing.T, cfg Config, mod func(*Config)) *Engine {
+	t.Helper()
 	if mod != nil {
 		mod(&cfg)
 	}

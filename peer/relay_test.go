@@ -21,16 +21,7 @@ func newSegment(seq uint32, size int) (SegmentInfo, []byte) {
 // newRelay returns an engine in relay mode: no downloads, role relay.
 func newRelay(t *testing.T, mod func(*Config)) *Engine {
 	t.Helper()
-	cfg := Config{Swarm: testSwarm, Role: proto.RoleRelay, NoDownload: true}
-	if mod != nil {
-		mod(&cfg)
-	}
-	e, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	return e
+	return startEngine(t, Config{Swarm: testSwarm, Role: proto.RoleRelay, NoDownload: true}, mod)
 }
 
 // A relay fed by Put serves three viewers linked only to it: each gets
