@@ -3,6 +3,8 @@ GO          ?= go
 BIN         := bin/fusioncast
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 HLSJS_VERSION ?= 1.7.4
+# The tests we wrote for our changes to pion/dtls and pion/sctp.
+PION_PATCH_TESTS := ^(TestDirectWrites|TestAppendToMatchesMarshal|TestRetransmitHint|TestTraceOnFollowsLogger)$$
 
 .DEFAULT_GOAL := help
 
@@ -27,6 +29,9 @@ test: deps ## run every test with the race detector (browser and namespace suite
 	# One package at a time (-p 1): on two cores the browser, namespace and
 	# WebRTC suites starve each other when they run side by side.
 	$(GO) test -race -count=1 -p 1 -timeout 20m ./...
+	# Our tests of our changes to pion (their whole suites: make test-third-party).
+	cd internal/third_party/pion/sctp && $(GO) test -race -count=1 -run '$(PION_PATCH_TESTS)' .
+	cd internal/third_party/pion/dtls && $(GO) test -race -count=1 -run '$(PION_PATCH_TESTS)' .
 
 .PHONY: test-third-party
 test-third-party: ## the test suites of our patched pion/dtls and pion/sctp (internal/third_party/pion, ~2 min)

@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/pion/logging"
+	"github.com/pion/transport/v5"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 )
@@ -56,11 +57,25 @@ type batchConn struct {
 	gso    bool          // used by the sender only
 	gsoRun int           // GSO sends so far (the sender's, for tests)
 
-	// The reader's state (one reader: pion's mux loop).
+	rd *batchReader // one reader: pion's mux loop
+}
+
+// batchReader reads a socket's datagrams up to len(msgs) per recvmmsg
+// and hands them out one at a time. It has one reader at a time.
+type batchReader struct {
+	conn    *net.UDPConn
 	pc      *ipv4.PacketConn
 	msgs    []ipv4.Message
 	ready   []ipv4.Message // read, not yet handed out
 	noBatch bool           // recvmmsg is refused: one recvfrom each
+}
+
+func newBatchReader(c *net.UDPConn, batch int) *batchReader {
+	r := &batchReader{conn: c, pc: ipv4.NewPacketConn(c), msgs: make([]ipv4.Message, batch)}
+	for i := range r.msgs {
+		r.msgs[i].Buffers = [][]byte{make([]byte, 1500)}
+	}
+	return r
 }
 
 // outBatch is a queue of packets: their bytes one after another in arena.
@@ -83,10 +98,7 @@ func newBatchConn(c *net.UDPConn, log logging.LeveledLogger) (*batchConn, error)
 	b := &batchConn{
 		conn: c, raw: raw, log: log, q: &outBatch{}, spare: &outBatch{},
 		wake: make(chan struct{}, 1), done: make(chan struct{}), sent: make(chan struct{}),
-		pc: ipv4.NewPacketConn(c), msgs: make([]ipv4.Message, readBatch),
-	}
-	for i := range b.msgs {
-		b.msgs[i].Buffers = [][]byte{make([]byte, 1500)}
+		rd: newBatchReader(c, readBatch),
 	}
 	b.space = sync.NewCond(&b.mu)
 	// Whether the kernel knows UDP_SEGMENT; a route may still refuse it,
@@ -235,22 +247,33 @@ func isGSORefusal(err error) bool {
 // ReadFromAddrPort returns the next datagram, from a batch of up to
 // readBatch read at once.
 func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
-	if b.noBatch {
-		return b.conn.ReadFromUDPAddrPort(p)
+	return b.rd.readFromAddrPort(p)
+}
+
+// ReadFrom is ReadFromAddrPort with a *net.UDPAddr.
+func (b *batchConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	return b.rd.readFrom(p)
+}
+
+// readFromAddrPort returns the next datagram, reading a batch when none
+// is left of the last.
+func (r *batchReader) readFromAddrPort(p []byte) (int, netip.AddrPort, error) {
+	if r.noBatch {
+		return r.conn.ReadFromUDPAddrPort(p)
 	}
-	for len(b.ready) == 0 {
-		n, err := b.pc.ReadBatch(b.msgs, 0)
+	for len(r.ready) == 0 {
+		n, err := r.pc.ReadBatch(r.msgs, 0)
 		if errors.Is(err, unix.ENOSYS) {
-			b.noBatch = true
-			return b.conn.ReadFromUDPAddrPort(p)
+			r.noBatch = true
+			return r.conn.ReadFromUDPAddrPort(p)
 		}
 		if err != nil {
 			return 0, netip.AddrPort{}, err
 		}
-		b.ready = b.msgs[:n]
+		r.ready = r.msgs[:n]
 	}
-	m := b.ready[0]
-	b.ready = b.ready[1:]
+	m := r.ready[0]
+	r.ready = r.ready[1:]
 	ua, _ := m.Addr.(*net.UDPAddr)
 	if ua == nil {
 		return 0, netip.AddrPort{}, errors.New("rtc: datagram without a UDP source")
@@ -258,13 +281,46 @@ func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 	return copy(p, m.Buffers[0][:m.N]), ua.AddrPort(), nil
 }
 
-// ReadFrom is ReadFromAddrPort with a *net.UDPAddr.
-func (b *batchConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	n, ap, err := b.ReadFromAddrPort(p)
+// readFrom is readFromAddrPort with a *net.UDPAddr.
+func (r *batchReader) readFrom(p []byte) (int, net.Addr, error) {
+	n, ap, err := r.readFromAddrPort(p)
 	if err != nil {
 		return 0, nil, err
 	}
 	return n, net.UDPAddrFromAddrPort(ap), nil
+}
+
+// connReadBatch is how many datagrams one recvmmsg takes at most on a
+// peer connection's own socket: a relay's burst to one viewer (a 16 KiB
+// message is 14 packets) in one or two calls, for 24 KiB of buffers per
+// connection.
+const connReadBatch = 16
+
+// readBatchedConn is a peer connection's own UDP socket (one opened by
+// pion through bufferedNet) with its reads batched by recvmmsg. Writes go
+// straight to the socket: a connection sends little (a viewer, SACKs) or
+// to one peer, where queueing for GSO buys nothing without a mux's many
+// writers. pion's ICE reads and writes it through ReadFromAddrPort and
+// WriteToAddrPort (ice.AddrPortReaderWriter), and does not use the
+// promoted *net.UDPConn methods of a conn that is not a *net.UDPConn.
+type readBatchedConn struct {
+	*net.UDPConn
+	rd *batchReader
+}
+
+// readBatched returns c with its reads batched.
+func readBatched(c *net.UDPConn) transport.UDPConn {
+	return &readBatchedConn{UDPConn: c, rd: newBatchReader(c, connReadBatch)}
+}
+
+func (c *readBatchedConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
+	return c.rd.readFromAddrPort(p)
+}
+
+func (c *readBatchedConn) ReadFrom(p []byte) (int, net.Addr, error) { return c.rd.readFrom(p) }
+
+func (c *readBatchedConn) WriteToAddrPort(p []byte, to netip.AddrPort) (int, error) {
+	return c.WriteToUDPAddrPort(p, to)
 }
 
 // Close stops the sender (what is queued is dropped, as a closing socket

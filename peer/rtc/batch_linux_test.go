@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/ice/v4"
 	"github.com/pion/logging"
 )
 
@@ -88,4 +89,51 @@ func TestBatchConn(t *testing.T) {
 		t.Error("no GSO send for a run of 100 datagrams of one size")
 	}
 	t.Logf("GSO sends: %d", b.gsoRun)
+}
+
+// A peer connection's own socket with batched reads hands out every
+// datagram of a burst larger than one batch, in order, with its source,
+// and writes go out at once; pion's ICE takes it through the
+// ice.AddrPortReaderWriter methods, not the promoted *net.UDPConn ones.
+func TestReadBatchedConn(t *testing.T) {
+	listen := func() *net.UDPConn {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		setSocketBuffers(c, 4<<20)
+		return c
+	}
+	raw, peer := listen(), listen()
+	defer peer.Close()
+	c := readBatched(raw)
+	defer c.Close()
+	if _, ok := c.(ice.AddrPortReaderWriter); !ok {
+		t.Fatal("pion's ICE would not use the batched reads")
+	}
+	self := raw.LocalAddr().(*net.UDPAddr).AddrPort()
+	from := peer.LocalAddr().(*net.UDPAddr).AddrPort()
+	const burst = 3*connReadBatch + 5
+	for k := range burst {
+		if _, err := peer.WriteToUDPAddrPort([]byte{byte(k), byte(k >> 8)}, self); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rw := c.(ice.AddrPortReaderWriter)
+	buf := make([]byte, 100)
+	for k := range burst {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, src, err := rw.ReadFromAddrPort(buf)
+		if err != nil || n != 2 || buf[0] != byte(k) || buf[1] != byte(k>>8) || src != from {
+			t.Fatalf("read %d: %d bytes %v from %s, %v", k, n, buf[:n], src, err)
+		}
+	}
+	if _, err := rw.WriteToAddrPort([]byte("back"), from); err != nil {
+		t.Fatal(err)
+	}
+	_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, src, err := peer.ReadFromUDPAddrPort(buf)
+	if err != nil || string(buf[:n]) != "back" || src != self {
+		t.Fatalf("write: peer read %q from %s, %v", buf[:n], src, err)
+	}
 }

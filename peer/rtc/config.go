@@ -122,8 +122,11 @@ type ICEConfig struct {
 	// packets written to one peer in a row go in one sendmsg (UDP GSO),
 	// and reads take up to 64 datagrams per recvmmsg.
 	ListenUDP string
-	// NoBatch sends and reads the ListenUDP socket's datagrams one system
-	// call each, as pion does (to compare).
+	// NoBatch reads and sends datagrams one system call each, as pion
+	// does (to compare). Otherwise, on Linux, the ListenUDP socket is
+	// batched as above, and without ListenUDP each connection's own socket
+	// reads up to 16 datagrams per recvmmsg (a relay's burst of packets to
+	// a viewer arrives together) and writes one datagram per call.
 	NoBatch bool
 	// SocketBuffer is the size in bytes of the kernel's receive and send
 	// buffers (SO_RCVBUF, SO_SNDBUF) of the peer connections' UDP sockets.

@@ -33,6 +33,10 @@ func (l pionLogger) logf(level slog.Level, format string, args ...any) {
 	l.log.Log(context.Background(), level, fmt.Sprintf(format, args...))
 }
 
+// TraceEnabled reports that traces are dropped, so that pion/sctp (our
+// patched copy) skips its per-chunk Tracef calls and their arguments.
+func (l pionLogger) TraceEnabled() bool { return false }
+
 func (l pionLogger) Trace(msg string)                  {}
 func (l pionLogger) Tracef(format string, args ...any) {}
 func (l pionLogger) Debug(msg string)                  { l.logf(slog.LevelDebug-4, "%s", msg) }

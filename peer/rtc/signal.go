@@ -68,8 +68,8 @@ func newAPI(cfg ICEConfig, logs pionLogs) (api *webrtc.API, closeNet func(), err
 		}
 		se.SetICEUDPMux(mux)
 		closeNet = func() { _ = mux.Close() }
-	} else if cfg.SocketBuffer > 0 {
-		n, err := newBufferedNet(cfg.SocketBuffer)
+	} else if cfg.SocketBuffer > 0 || !cfg.NoBatch {
+		n, err := newBufferedNet(cfg.SocketBuffer, !cfg.NoBatch)
 		if err != nil {
 			return nil, nil, err
 		}

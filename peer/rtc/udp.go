@@ -36,32 +36,42 @@ func listenMux(cfg ICEConfig, logs pionLogs) (*ice.UDPMuxDefault, error) {
 	return ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: pc, Logger: log}), nil
 }
 
-// bufferedNet is the standard network of pion with larger socket buffers
-// on the UDP sockets it opens (one per peer connection and interface).
+// bufferedNet is the standard network of pion with, on the UDP sockets it
+// opens (one per peer connection and interface), larger socket buffers
+// (size, if above zero) and batched reads (batch).
 type bufferedNet struct {
 	*stdnet.Net
-	size int
+	size  int
+	batch bool
 }
 
-func newBufferedNet(size int) (transport.Net, error) {
+func newBufferedNet(size int, batch bool) (transport.Net, error) {
 	n, err := stdnet.NewNet()
 	if err != nil {
 		return nil, err
 	}
-	return bufferedNet{n, size}, nil
+	return bufferedNet{n, size, batch}, nil
 }
 
-// ListenUDP opens a socket and sets its buffers.
+// ListenUDP opens a socket, sets its buffers and batches its reads.
 func (n bufferedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
 	c, err := n.Net.ListenUDP(network, laddr)
 	if err != nil {
 		return nil, err
 	}
-	if uc, ok := c.(*net.UDPConn); ok {
-		setSocketBuffers(uc, n.size)
-	} else {
-		_ = c.SetReadBuffer(n.size)
-		_ = c.SetWriteBuffer(n.size)
+	uc, ok := c.(*net.UDPConn)
+	if !ok {
+		if n.size > 0 {
+			_ = c.SetReadBuffer(n.size)
+			_ = c.SetWriteBuffer(n.size)
+		}
+		return c, nil
 	}
-	return c, nil
+	if n.size > 0 {
+		setSocketBuffers(uc, n.size)
+	}
+	if n.batch {
+		return readBatched(uc), nil
+	}
+	return uc, nil
 }

@@ -95,6 +95,9 @@ type Conn struct {
 	direct struct {
 		record  recordlayer.RecordLayer
 		content protocol.ApplicationData
+		// buf is the last record's buffer, reused for the next: the
+		// next conn's WriteTo keeps nothing (SetDirectWrites).
+		buf []byte
 	}
 
 	log logging.LeveledLogger
@@ -519,6 +522,11 @@ func (c *Conn) Write(payload []byte) (int, error) {
 	})
 }
 
+// maxDirectBuffer bounds the record buffer a Conn keeps between direct
+// writes: larger records (rare on a UDP path) get a buffer of their own.
+// [fusioncast]
+const maxDirectBuffer = 2048
+
 // directWrites is SetDirectWrites's switch. [fusioncast]
 var directWrites atomic.Bool //nolint:gochecknoglobals
 
@@ -528,7 +536,10 @@ var directWrites atomic.Bool //nolint:gochecknoglobals
 // goroutines and three channels per record). Turn it on only when the
 // next conn's WriteTo never blocks for long, as on UDP sockets: a Write
 // blocked in it is not interrupted by Close or by a deadline set during
-// it. Off by default. [fusioncast]
+// it. And only when the next conn keeps nothing of the buffer WriteTo is
+// given once it returns (io.Writer's rule, which UDP sockets follow): a
+// Conn builds each record in the buffer of the one before. Off by
+// default. [fusioncast]
 func SetDirectWrites(on bool) {
 	directWrites.Store(on)
 }
@@ -571,9 +582,12 @@ func (c *Conn) writeDirect(payload []byte) error {
 		Header:  recordlayer.Header{Epoch: epoch, Version: protocol.Version1_2, SequenceNumber: seq},
 		Content: &c.direct.content,
 	}
-	raw, _, err := c.direct.record.MarshalApplicationData()
+	raw, _, err := c.direct.record.MarshalApplicationDataTo(c.direct.buf)
 	if err == nil {
 		raw, err = c.state.cipherSuite.Encrypt(&c.direct.record, raw)
+	}
+	if cap(raw) <= maxDirectBuffer {
+		c.direct.buf = raw
 	}
 	c.direct.content.Data = nil
 	rAddr := c.rAddr
@@ -1270,7 +1284,14 @@ func (c *Conn) handleIncomingPacket(
 		}
 	}
 
-	isHandshake, isRetransmit, err := c.fragmentBuffer.push(append([]byte{}, buf...))
+	// The fragment buffer keeps handshake records only; any other record
+	// it reads and leaves, so only a handshake record needs a copy (buf is
+	// the pooled read buffer). [fusioncast]
+	pushed := buf
+	if len(buf) > 0 && protocol.ContentType(buf[0]) == protocol.ContentTypeHandshake {
+		pushed = append([]byte{}, buf...)
+	}
+	isHandshake, isRetransmit, err := c.fragmentBuffer.push(pushed)
 	if err != nil {
 		// Decode error must be silently discarded
 		// [RFC6347 Section-4.1.2.7]

@@ -45,6 +45,34 @@ func TestDirectWrites(t *testing.T) {
 			}
 		}
 	}
+	// Records back to back, read after: each is built in the buffer of
+	// the one before, so a record handed on must not change after.
+	// [fusioncast]
+	const burst = 40
+	written := make(chan error, 1)
+	go func() {
+		for i := range burst {
+			if _, err := ca.Write(bytes.Repeat([]byte{byte(i)}, sizes[i%len(sizes)])); err != nil {
+				written <- err
+
+				return
+			}
+		}
+		written <- nil
+	}()
+	buf := make([]byte, 2048)
+	for i := range burst {
+		got, err := cb.Read(buf)
+		if err != nil {
+			t.Fatalf("burst read %d: %v", i, err)
+		}
+		if want := bytes.Repeat([]byte{byte(i)}, sizes[i%len(sizes)]); !bytes.Equal(buf[:got], want) {
+			t.Fatalf("burst record %d: got %d bytes starting %v, want %d of %d", i, got, buf[:min(got, 4)], len(want), i)
+		}
+	}
+	if err := <-written; err != nil {
+		t.Fatal(err)
+	}
 	if !ca.writeDeadlineSet.Load() {
 		if err := ca.SetWriteDeadline(time.Now().Add(-time.Second)); err != nil {
 			t.Fatal(err)

@@ -35,6 +35,8 @@ func TestAppendToMatchesMarshal(t *testing.T) {
 			}
 		}
 	}
+	SetPooledWrites(true)
+	defer SetPooledWrites(false)
 	for _, check := range []bool{false, true} {
 		p := &packet{sourcePort: 5000, destinationPort: 5000, verificationTag: 42, chunks: []chunk{
 			&chunkPayloadData{tsn: 1, userData: []byte{1, 2, 3}},

@@ -384,6 +384,10 @@ type Association struct {
 
 	name string
 	log  logging.LeveledLogger
+	// traceOn is false when log says its traces are dropped (a
+	// TraceEnabled method that reports false): the many per-chunk Tracef
+	// calls are then skipped before their arguments are boxed. [fusioncast]
+	traceOn bool
 
 	// Adaptive burst mitigation variables
 	tlrActive            bool
@@ -867,6 +871,11 @@ func createAssociationFromConfigWithTsn(cfg *Config, tsn uint32) *Association {
 		abortSentCh:             make(chan struct{}),
 	}
 
+	assoc.traceOn = true // [fusioncast]
+	if t, ok := assoc.log.(interface{ TraceEnabled() bool }); ok {
+		assoc.traceOn = t.TraceEnabled()
+	}
+
 	// adaptive burst mitigation defaults
 	assoc.tlrBurstFirstRTTUnits = tlrBurstDefaultFirstRTT
 	assoc.tlrBurstLaterRTTUnits = tlrBurstDefaultLaterRTT
@@ -1256,7 +1265,7 @@ loop:
 			}
 			atomic.AddUint64(&a.bytesSent, uint64(len(raw)))
 			a.stats.incPacketsSent()
-			putRawBuffer(raw) // netConn.Write keeps nothing [fusioncast]
+			putRawBuffer(raw) // SetPooledWrites: netConn.Write keeps nothing [fusioncast]
 		}
 
 		if !ok {
@@ -1440,7 +1449,9 @@ func (a *Association) gatherOutboundDataAndReconfigPackets(
 
 	if len(chunks) > 0 {
 		// Start timer. (noop if already started)
-		a.log.Tracef("[%s] T3-rtx timer start (pt1)", a.name)
+		if a.traceOn { // [fusioncast]
+			a.log.Tracef("[%s] T3-rtx timer start (pt1)", a.name)
+		}
 		a.t3RTX.start(a.rtoMgr.getRTO())
 		for _, p := range a.bundleDataChunksIntoPackets(chunks) {
 			raw, err := a.marshalPacket(p)
@@ -1589,8 +1600,10 @@ func (a *Association) gatherOutboundFastRetransmissionPackets( //nolint:gocognit
 
 		a.checkPartialReliabilityStatus(chunkPayload)
 		toFastRetrans = append(toFastRetrans, chunkPayload)
-		a.log.Tracef("[%s] fast-retransmit: tsn=%d sent=%d htna=%d",
-			a.name, chunkPayload.tsn, chunkPayload.nSent, a.fastRecoverExitPoint)
+		if a.traceOn { // [fusioncast]
+			a.log.Tracef("[%s] fast-retransmit: tsn=%d sent=%d htna=%d",
+				a.name, chunkPayload.tsn, chunkPayload.nSent, a.fastRecoverExitPoint)
+		}
 	}
 
 	if len(toFastRetrans) == 0 {
@@ -2390,8 +2403,10 @@ func (a *Association) handleInitAck(pkt *packet, initChunkAck *chunkInitAck) err
 	//     example, implementations MAY use the size of the receiver
 	//     advertised window).
 	a.ssthresh = a.RWND()
-	a.log.Tracef("[%s] updated cwnd=%d ssthresh=%d inflight=%d (INI)",
-		a.name, a.CWND(), a.ssthresh, a.inflightQueue.getNumBytes())
+	if a.traceOn { // [fusioncast]
+		a.log.Tracef("[%s] updated cwnd=%d ssthresh=%d inflight=%d (INI)",
+			a.name, a.CWND(), a.ssthresh, a.inflightQueue.getNumBytes())
+	}
 
 	a.t1Init.stop()
 	a.storedInit = nil
@@ -2429,7 +2444,9 @@ func (a *Association) handleInitAck(pkt *packet, initChunkAck *chunkInitAck) err
 
 // The caller should hold the lock.
 func (a *Association) handleHeartbeat(c *chunkHeartbeat) []*packet {
-	a.log.Tracef("[%s] chunkHeartbeat", a.name)
+	if a.traceOn { // [fusioncast]
+		a.log.Tracef("[%s] chunkHeartbeat", a.name)
+	}
 
 	if len(c.params) == 0 {
 		a.log.Warnf("[%s] Heartbeat without ParamHeartbeatInfo (no params)", a.name)
@@ -2460,7 +2477,9 @@ func (a *Association) handleHeartbeat(c *chunkHeartbeat) []*packet {
 
 // The caller should hold the lock.
 func (a *Association) handleHeartbeatAck(c *chunkHeartbeatAck) {
-	a.log.Tracef("[%s] chunkHeartbeatAck", a.name)
+	if a.traceOn { // [fusioncast]
+		a.log.Tracef("[%s] chunkHeartbeatAck", a.name)
+	}
 
 	if len(c.params) == 0 {
 		return
@@ -2495,8 +2514,10 @@ func (a *Association) handleHeartbeatAck(c *chunkHeartbeatAck) {
 
 			a.rack.rackMinRTTWnd.Push(now, now.Sub(sent))
 
-			a.log.Tracef("[%s] HB RTT: measured=%.3fms srtt=%.3fms rto=%.3fms",
-				a.name, rttMs, srtt, a.rtoMgr.getRTO())
+			if a.traceOn { // [fusioncast]
+				a.log.Tracef("[%s] HB RTT: measured=%.3fms srtt=%.3fms rto=%.3fms",
+					a.name, rttMs, srtt, a.rtoMgr.getRTO())
+			}
 		}
 	}
 }
@@ -2647,8 +2668,10 @@ func (a *Association) handleData(chunkPayload *chunkPayloadData) []*packet {
 		return nil
 	}
 
-	a.log.Tracef("[%s] DATA: tsn=%d immediateSack=%v len=%d",
-		a.name, chunkPayload.tsn, chunkPayload.immediateSack, len(chunkPayload.userData))
+	if a.traceOn { // [fusioncast]
+		a.log.Tracef("[%s] DATA: tsn=%d immediateSack=%v len=%d",
+			a.name, chunkPayload.tsn, chunkPayload.immediateSack, len(chunkPayload.userData))
+	}
 	a.stats.incDATAs()
 
 	if state == shutdownSent {
@@ -2762,7 +2785,9 @@ func (a *Association) handlePeerLastTSNAndAcknowledgement(sackImmediately bool) 
 
 	hasPacketLoss := (a.payloadQueue.size() > 0)
 	if hasPacketLoss {
-		a.log.Tracef("[%s] packetloss: %s", a.name, a.payloadQueue.getGapAckBlocksString())
+		if a.traceOn { // [fusioncast]
+			a.log.Tracef("[%s] packetloss: %s", a.name, a.payloadQueue.getGapAckBlocksString())
+		}
 	}
 
 	// RFC 4960 $6.7: SHOULD ack immediately when detecting a gap.
@@ -2987,8 +3012,10 @@ func (a *Association) processSelectiveAck(selectiveAckChunk *chunkSelectiveAck) 
 					// high RTT to a low RTT.
 					a.rack.rackMinRTTWnd.Push(now, now.Sub(chunkPayload.since))
 
-					a.log.Tracef("[%s] SACK: measured-rtt=%f srtt=%f new-rto=%f",
-						a.name, rtt, srtt, a.rtoMgr.getRTO())
+					if a.traceOn { // [fusioncast]
+						a.log.Tracef("[%s] SACK: measured-rtt=%f srtt=%f new-rto=%f",
+							a.name, rtt, srtt, a.rtoMgr.getRTO())
+					}
 				}
 			}
 
@@ -3030,7 +3057,9 @@ func (a *Association) processSelectiveAck(selectiveAckChunk *chunkSelectiveAck) 
 					bytesAckedPerStream[stream] += nBytesAcked
 				}
 
-				a.log.Tracef("[%s] tsn=%d has been sacked", a.name, chunkPayload.tsn)
+				if a.traceOn { // [fusioncast]
+					a.log.Tracef("[%s] tsn=%d has been sacked", a.name, chunkPayload.tsn)
+				}
 
 				// RTT / RTO and RACK updates
 				if sna32GTE(chunkPayload.tsn, a.minTSN2MeasureRTT) {
@@ -3043,8 +3072,10 @@ func (a *Association) processSelectiveAck(selectiveAckChunk *chunkSelectiveAck) 
 
 						a.rack.rackMinRTTWnd.Push(now, now.Sub(chunkPayload.since))
 
-						a.log.Tracef("[%s] SACK: measured-rtt=%f srtt=%f new-rto=%f",
-							a.name, rtt, srtt, a.rtoMgr.getRTO())
+						if a.traceOn { // [fusioncast]
+							a.log.Tracef("[%s] SACK: measured-rtt=%f srtt=%f new-rto=%f",
+								a.name, rtt, srtt, a.rtoMgr.getRTO())
+						}
 					}
 				}
 
@@ -3079,12 +3110,16 @@ func (a *Association) onCumulativeTSNAckPointAdvanced(totalBytesAcked int) {
 	//   R2)  Whenever all outstanding data sent to an address have been
 	//        acknowledged, turn off the T3-rtx timer of that address.
 	if a.inflightQueue.size() == 0 {
-		a.log.Tracef("[%s] SACK: no more packet in-flight (pending=%d)", a.name, a.pendingQueue.size())
+		if a.traceOn { // [fusioncast]
+			a.log.Tracef("[%s] SACK: no more packet in-flight (pending=%d)", a.name, a.pendingQueue.size())
+		}
 		a.t3RTX.stop()
 		a.stopPTOTimer()
 		a.stopRackTimer()
 	} else {
-		a.log.Tracef("[%s] T3-rtx timer start (pt2)", a.name)
+		if a.traceOn { // [fusioncast]
+			a.log.Tracef("[%s] T3-rtx timer start (pt2)", a.name)
+		}
 		a.t3RTX.start(a.rtoMgr.getRTO())
 	}
 
@@ -3105,11 +3140,15 @@ func (a *Association) onCumulativeTSNAckPointAdvanced(totalBytesAcked int) {
 			a.pendingQueue.size() > 0 {
 			a.setCWND(a.CWND() + min32(uint32(totalBytesAcked), a.CWND())) //nolint:gosec // G115
 			// a.cwnd += min32(uint32(totalBytesAcked), a.MTU()) // SCTP way (slow)
-			a.log.Tracef("[%s] updated cwnd=%d ssthresh=%d acked=%d (SS)",
-				a.name, a.CWND(), a.ssthresh, totalBytesAcked)
+			if a.traceOn { // [fusioncast]
+				a.log.Tracef("[%s] updated cwnd=%d ssthresh=%d acked=%d (SS)",
+					a.name, a.CWND(), a.ssthresh, totalBytesAcked)
+			}
 		} else {
-			a.log.Tracef("[%s] cwnd did not grow: cwnd=%d ssthresh=%d acked=%d FR=%v pending=%d",
-				a.name, a.CWND(), a.ssthresh, totalBytesAcked, a.inFastRecovery, a.pendingQueue.size())
+			if a.traceOn { // [fusioncast]
+				a.log.Tracef("[%s] cwnd did not grow: cwnd=%d ssthresh=%d acked=%d FR=%v pending=%d",
+					a.name, a.CWND(), a.ssthresh, totalBytesAcked, a.inFastRecovery, a.pendingQueue.size())
+			}
 		}
 	} else {
 		// RFC 4960, sec 7.2.2.  Congestion Avoidance
@@ -3129,8 +3168,10 @@ func (a *Association) onCumulativeTSNAckPointAdvanced(totalBytesAcked int) {
 			a.partialBytesAcked -= a.CWND()
 			step := max(a.MTU(), a.cwndCAStep)
 			a.setCWND(a.CWND() + step)
-			a.log.Tracef("[%s] updated cwnd=%d ssthresh=%d acked=%d (CA)",
-				a.name, a.CWND(), a.ssthresh, totalBytesAcked)
+			if a.traceOn { // [fusioncast]
+				a.log.Tracef("[%s] updated cwnd=%d ssthresh=%d acked=%d (CA)",
+					a.name, a.CWND(), a.ssthresh, totalBytesAcked)
+			}
 		}
 	}
 }
@@ -3191,8 +3232,10 @@ func (a *Association) processFastRetransmission( //nolint:gocognit
 						a.partialBytesAcked = 0
 						a.willRetransmitFast = true
 
-						a.log.Tracef("[%s] updated cwnd=%d ssthresh=%d inflight=%d (FR)",
-							a.name, a.CWND(), a.ssthresh, a.inflightQueue.getNumBytes())
+						if a.traceOn { // [fusioncast]
+							a.log.Tracef("[%s] updated cwnd=%d ssthresh=%d inflight=%d (FR)",
+								a.name, a.CWND(), a.ssthresh, a.inflightQueue.getNumBytes())
+						}
 					}
 				}
 			}
@@ -3252,10 +3295,12 @@ func (a *Association) processAcknowledgement(
 
 	cumTSNAckPointAdvanced := false
 	if sna32LT(a.cumulativeTSNAckPoint, selectiveAckChunk.cumulativeTSNAck) {
-		a.log.Tracef("[%s] SACK: cumTSN advanced: %d -> %d",
-			a.name,
-			a.cumulativeTSNAckPoint,
-			selectiveAckChunk.cumulativeTSNAck)
+		if a.traceOn { // [fusioncast]
+			a.log.Tracef("[%s] SACK: cumTSN advanced: %d -> %d",
+				a.name,
+				a.cumulativeTSNAckPoint,
+				selectiveAckChunk.cumulativeTSNAck)
+		}
 
 		a.cumulativeTSNAckPoint = selectiveAckChunk.cumulativeTSNAck
 		cumTSNAckPointAdvanced = true
@@ -3327,10 +3372,12 @@ func (a *Association) finishAcknowledgement(
 //
 //nolint:cyclop
 func (a *Association) handleSack(selectiveAckChunk *chunkSelectiveAck) error {
-	a.log.Tracef(
-		"[%s] SACK: cumTSN=%d a_rwnd=%d",
-		a.name, selectiveAckChunk.cumulativeTSNAck, selectiveAckChunk.advertisedReceiverWindowCredit,
-	)
+	if a.traceOn { // [fusioncast]
+		a.log.Tracef(
+			"[%s] SACK: cumTSN=%d a_rwnd=%d",
+			a.name, selectiveAckChunk.cumulativeTSNAck, selectiveAckChunk.advertisedReceiverWindowCredit,
+		)
+	}
 	state := a.getState()
 	if state != established && state != shutdownPending && state != shutdownReceived {
 		return nil
@@ -3385,7 +3432,9 @@ func (a *Association) postprocessSack(state uint32, shouldAwakeWriteLoop bool) {
 	switch {
 	case a.inflightQueue.size() > 0:
 		// Start timer. (noop if already started)
-		a.log.Tracef("[%s] T3-rtx timer start (pt3)", a.name)
+		if a.traceOn { // [fusioncast]
+			a.log.Tracef("[%s] T3-rtx timer start (pt3)", a.name)
+		}
 		a.t3RTX.start(a.rtoMgr.getRTO())
 	case a.pendingQueue.size() > 0:
 		// The SACK opened room for DATA accepted before shutdown started.
@@ -3627,10 +3676,12 @@ func (a *Association) createForwardTSN() *chunkForwardTSN {
 			sequence:   ssn,
 		})
 	}
-	a.log.Tracef(
-		"[%s] building fwdtsn: newCumulativeTSN=%d cumTSN=%d - %s",
-		a.name, fwdtsn.newCumulativeTSN, a.cumulativeTSNAckPoint, streamStr.String(),
-	)
+	if a.traceOn { // [fusioncast]
+		a.log.Tracef(
+			"[%s] building fwdtsn: newCumulativeTSN=%d cumTSN=%d - %s",
+			a.name, fwdtsn.newCumulativeTSN, a.cumulativeTSNAckPoint, streamStr.String(),
+		)
+	}
 
 	return fwdtsn
 }
@@ -3694,7 +3745,9 @@ func (a *Association) createPacket(cs []chunk) *packet {
 
 // The caller should hold the lock.
 func (a *Association) handleReconfig(reconfigChunk *chunkReconfig) ([]*packet, error) {
-	a.log.Tracef("[%s] handleReconfig", a.name)
+	if a.traceOn { // [fusioncast]
+		a.log.Tracef("[%s] handleReconfig", a.name)
+	}
 
 	pp := make([]*packet, 0)
 
@@ -3721,7 +3774,9 @@ func (a *Association) handleReconfig(reconfigChunk *chunkReconfig) ([]*packet, e
 
 // The caller should hold the lock.
 func (a *Association) handleForwardTSN(chunkTSN *chunkForwardTSN) []*packet {
-	a.log.Tracef("[%s] FwdTSN: %s", a.name, chunkTSN.String())
+	if a.traceOn { // [fusioncast]
+		a.log.Tracef("[%s] FwdTSN: %s", a.name, chunkTSN.String())
+	}
 
 	if a.useInterleaving {
 		a.abortProtocolViolation("received FORWARD-TSN with interleaving enabled")
@@ -3752,10 +3807,14 @@ func (a *Association) handleForwardTSN(chunkTSN *chunkForwardTSN) []*packet {
 	//   send a SACK to its peer (the sender of the FORWARD TSN) since such a
 	//   duplicate may indicate the previous SACK was lost in the network.
 
-	a.log.Tracef("[%s] should send ack? newCumTSN=%d peerLastTSN=%d",
-		a.name, chunkTSN.newCumulativeTSN, a.peerLastTSN())
+	if a.traceOn { // [fusioncast]
+		a.log.Tracef("[%s] should send ack? newCumTSN=%d peerLastTSN=%d",
+			a.name, chunkTSN.newCumulativeTSN, a.peerLastTSN())
+	}
 	if sna32LTE(chunkTSN.newCumulativeTSN, a.peerLastTSN()) {
-		a.log.Tracef("[%s] sending ack on Forward TSN", a.name)
+		if a.traceOn { // [fusioncast]
+			a.log.Tracef("[%s] sending ack on Forward TSN", a.name)
+		}
 		a.ackState = ackStateImmediate
 		a.ackTimer.stop()
 		a.awakeWriteLoop()
@@ -3798,7 +3857,9 @@ func (a *Association) handleForwardTSN(chunkTSN *chunkForwardTSN) []*packet {
 
 // The caller should hold the lock.
 func (a *Association) handleIForwardTSN(chunkTSN *chunkIForwardTSN) []*packet {
-	a.log.Tracef("[%s] I-FwdTSN: %s", a.name, chunkTSN.String())
+	if a.traceOn { // [fusioncast]
+		a.log.Tracef("[%s] I-FwdTSN: %s", a.name, chunkTSN.String())
+	}
 
 	if !a.useIForwardTSN {
 		a.abortProtocolViolation("received I-FORWARD-TSN without support")
@@ -3806,10 +3867,14 @@ func (a *Association) handleIForwardTSN(chunkTSN *chunkIForwardTSN) []*packet {
 		return nil
 	}
 
-	a.log.Tracef("[%s] should send ack? newCumTSN=%d peerLastTSN=%d",
-		a.name, chunkTSN.newCumulativeTSN, a.peerLastTSN())
+	if a.traceOn { // [fusioncast]
+		a.log.Tracef("[%s] should send ack? newCumTSN=%d peerLastTSN=%d",
+			a.name, chunkTSN.newCumulativeTSN, a.peerLastTSN())
+	}
 	if sna32LTE(chunkTSN.newCumulativeTSN, a.peerLastTSN()) {
-		a.log.Tracef("[%s] sending ack on I-Forward TSN", a.name)
+		if a.traceOn { // [fusioncast]
+			a.log.Tracef("[%s] sending ack on I-Forward TSN", a.name)
+		}
 		a.ackState = ackStateImmediate
 		a.ackTimer.stop()
 		a.awakeWriteLoop()
@@ -3863,7 +3928,9 @@ func (a *Association) sendResetRequest(streamIdentifier uint16) error {
 func (a *Association) handleReconfigParam(raw param) (*packet, error) {
 	switch par := raw.(type) {
 	case *paramOutgoingResetRequest:
-		a.log.Tracef("[%s] handleReconfigParam (OutgoingResetRequest)", a.name)
+		if a.traceOn { // [fusioncast]
+			a.log.Tracef("[%s] handleReconfigParam (OutgoingResetRequest)", a.name)
+		}
 		if a.peerLastTSN() < par.senderLastTSN && len(a.reconfigRequests) >= maxReconfigRequests {
 			// We have too many reconfig requests outstanding. Drop the request and let
 			// the peer retransmit. A well behaved peer should only have 1 outstanding
@@ -3885,7 +3952,9 @@ func (a *Association) handleReconfigParam(raw param) (*packet, error) {
 
 		return nil, nil //nolint:nilnil
 	case *paramReconfigResponse:
-		a.log.Tracef("[%s] handleReconfigParam (ReconfigResponse)", a.name)
+		if a.traceOn { // [fusioncast]
+			a.log.Tracef("[%s] handleReconfigParam (ReconfigResponse)", a.name)
+		}
 		if par.result == reconfigResultInProgress {
 			// RFC 6525: https://www.rfc-editor.org/rfc/rfc6525.html#section-5.2.7
 			//
@@ -3981,17 +4050,19 @@ func (a *Association) movePendingDataChunkToInflightQueue(chunkPayload *chunkPay
 
 	a.checkPartialReliabilityStatus(chunkPayload)
 
-	a.log.Tracef(
-		"[%s] sending ppi=%d tsn=%d ssn=%d sent=%d len=%d (%v,%v)",
-		a.name,
-		chunkPayload.payloadType,
-		chunkPayload.tsn,
-		chunkPayload.streamSequenceNumber,
-		chunkPayload.nSent,
-		len(chunkPayload.userData),
-		chunkPayload.beginningFragment,
-		chunkPayload.endingFragment,
-	)
+	if a.traceOn { // [fusioncast]
+		a.log.Tracef(
+			"[%s] sending ppi=%d tsn=%d ssn=%d sent=%d len=%d (%v,%v)",
+			a.name,
+			chunkPayload.payloadType,
+			chunkPayload.tsn,
+			chunkPayload.streamSequenceNumber,
+			chunkPayload.nSent,
+			len(chunkPayload.userData),
+			chunkPayload.beginningFragment,
+			chunkPayload.endingFragment,
+		)
+	}
 
 	a.inflightQueue.pushNoCheck(chunkPayload)
 
@@ -4103,7 +4174,9 @@ func (a *Association) popPendingDataChunksToSend( //nolint:cyclop,gocognit
 	}
 
 	if a.blockWrite && len(chunks) > 0 && a.pendingQueue.size() == 0 {
-		a.log.Tracef("[%s] all pending data have been sent, notify writable", a.name)
+		if a.traceOn { // [fusioncast]
+			a.log.Tracef("[%s] all pending data have been sent, notify writable", a.name)
+		}
 		a.notifyBlockWritable()
 	}
 
@@ -4219,26 +4292,32 @@ func (a *Association) checkPartialReliabilityStatus(chunkPayload *chunkPayloadDa
 			if chunkPayload.nSent > stream.reliabilityValue {
 				chunkPayload.setAbandoned(true)
 				a.rackRemove(chunkPayload)
-				a.log.Tracef(
-					"[%s] marked as abandoned: tsn=%d ppi=%d (remix: %d)",
-					a.name, chunkPayload.tsn, chunkPayload.payloadType, chunkPayload.nSent,
-				)
+				if a.traceOn { // [fusioncast]
+					a.log.Tracef(
+						"[%s] marked as abandoned: tsn=%d ppi=%d (remix: %d)",
+						a.name, chunkPayload.tsn, chunkPayload.payloadType, chunkPayload.nSent,
+					)
+				}
 			}
 		} else if stream.reliabilityType == ReliabilityTypeTimed {
 			elapsed := int64(time.Since(chunkPayload.since).Seconds() * 1000)
 			if elapsed >= int64(stream.reliabilityValue) {
 				chunkPayload.setAbandoned(true)
 				a.rackRemove(chunkPayload)
-				a.log.Tracef(
-					"[%s] marked as abandoned: tsn=%d ppi=%d (timed: %d)",
-					a.name, chunkPayload.tsn, chunkPayload.payloadType, elapsed,
-				)
+				if a.traceOn { // [fusioncast]
+					a.log.Tracef(
+						"[%s] marked as abandoned: tsn=%d ppi=%d (timed: %d)",
+						a.name, chunkPayload.tsn, chunkPayload.payloadType, elapsed,
+					)
+				}
 			}
 		}
 		stream.lock.RUnlock()
 	} else {
 		// Remote has reset its send side of the stream, we can still send data.
-		a.log.Tracef("[%s] stream %d not found, remote reset", a.name, chunkPayload.streamIdentifier)
+		if a.traceOn { // [fusioncast]
+			a.log.Tracef("[%s] stream %d not found, remote reset", a.name, chunkPayload.streamIdentifier)
+		}
 	}
 }
 
@@ -4246,6 +4325,12 @@ func (a *Association) checkPartialReliabilityStatus(chunkPayload *chunkPayloadDa
 // that are not acked or abandoned yet.
 // The caller should hold the lock.
 func (a *Association) getDataPacketsToRetransmit(budgetScaled *int64, consumed *bool) []*packet { //nolint:cyclop
+	// Nothing was marked since a pass that went through the whole queue:
+	// skip the walk over every chunk in flight, which the write loop
+	// would otherwise make on each wake-up. [fusioncast]
+	if !a.inflightQueue.mayRetransmit {
+		return nil
+	}
 	awnd := min32(a.CWND(), a.RWND())
 	chunks := []*chunkPayloadData{}
 	var bytesToSend int
@@ -4256,6 +4341,9 @@ func (a *Association) getDataPacketsToRetransmit(budgetScaled *int64, consumed *
 	for i := 0; ; i++ {
 		chunkPayload, ok := a.inflightQueue.get(a.cumulativeTSNAckPoint + uint32(i) + 1) //nolint:gosec // G115
 		if !ok {
+			// Every marked chunk on the way was taken. [fusioncast]
+			a.inflightQueue.mayRetransmit = false
+
 			break // end of pending data
 		}
 
@@ -4309,10 +4397,12 @@ func (a *Association) getDataPacketsToRetransmit(budgetScaled *int64, consumed *
 
 		a.checkPartialReliabilityStatus(chunkPayload)
 
-		a.log.Tracef(
-			"[%s] retransmitting tsn=%d ssn=%d sent=%d",
-			a.name, chunkPayload.tsn, chunkPayload.streamSequenceNumber, chunkPayload.nSent,
-		)
+		if a.traceOn { // [fusioncast]
+			a.log.Tracef(
+				"[%s] retransmitting tsn=%d ssn=%d sent=%d",
+				a.name, chunkPayload.tsn, chunkPayload.streamSequenceNumber, chunkPayload.nSent,
+			)
+		}
 
 		chunks = append(chunks, chunkPayload)
 	}
@@ -4559,8 +4649,10 @@ func (a *Association) onRetransmissionTimeout(id int, nRtos uint) { //nolint:cyc
 
 		a.ssthresh = max32(a.CWND()/2, 4*a.MTU())
 		a.setCWND(a.MTU())
-		a.log.Tracef("[%s] updated cwnd=%d ssthresh=%d inflight=%d (RTO)",
-			a.name, a.CWND(), a.ssthresh, a.inflightQueue.getNumBytes())
+		if a.traceOn { // [fusioncast]
+			a.log.Tracef("[%s] updated cwnd=%d ssthresh=%d inflight=%d (RTO)",
+				a.name, a.CWND(), a.ssthresh, a.inflightQueue.getNumBytes())
+		}
 		// If not in Fast Recovery, enter Fast Recovery and mark the highest outstanding TSN as the Fast Recovery exit point.
 		// When a SACK acknowledges all TSNs up to and including this exit point, Fast Recovery is exited.
 		// https://www.rfc-editor.org/rfc/rfc4960#section-7.2.4
@@ -4661,7 +4753,9 @@ func (a *Association) onAckTimeout() {
 	a.lock.Lock()
 	defer a.lock.Unlock()
 
-	a.log.Tracef("[%s] ack timed out (ackState: %d)", a.name, a.ackState)
+	if a.traceOn { // [fusioncast]
+		a.log.Tracef("[%s] ack timed out (ackState: %d)", a.name, a.ackState)
+	}
 	a.stats.incAckTimeouts()
 
 	a.ackState = ackStateImmediate
@@ -4902,7 +4996,9 @@ func (a *Association) onRackAfterSACK( // nolint:gocognit,cyclop,gocyclo
 		a.rackReoWnd += max(a.rackMinRTT/4, a.rack.rackReoWndFloor)
 		// keep inflated for 16 loss recoveries before reset
 		a.rackKeepInflatedRecoveries = 16
-		a.log.Tracef("[%s] RACK: DSACK/dupTSN seen, inflate reoWnd to %v", a.name, a.rackReoWnd)
+		if a.traceOn { // [fusioncast]
+			a.log.Tracef("[%s] RACK: DSACK/dupTSN seen, inflate reoWnd to %v", a.name, a.rackReoWnd)
+		}
 	}
 
 	// decrement the keep inflated counter when we leave recovery
@@ -4951,14 +5047,16 @@ func (a *Association) onRackAfterSACK( // nolint:gocognit,cyclop,gocyclo
 			}
 
 			// Mark as lost by RACK.
-			chunk.retransmit = true
+			a.inflightQueue.markToRetransmit(chunk) // [fusioncast]
 			marked = true
 
 			// Remove from xmit-time list: we no longer need RACK for this TSN.
 			a.rackRemove(chunk)
 
-			a.log.Tracef("[%s] RACK: mark lost tsn=%d (sent=%v, delivered=%v, reoWnd=%v)",
-				a.name, chunk.tsn, chunk.since, a.rackDeliveredTime, a.rackReoWnd)
+			if a.traceOn { // [fusioncast]
+				a.log.Tracef("[%s] RACK: mark lost tsn=%d (sent=%v, delivered=%v, reoWnd=%v)",
+					a.name, chunk.tsn, chunk.since, a.rackDeliveredTime, a.rackReoWnd)
+			}
 
 			chunk = next
 		}
@@ -5068,11 +5166,13 @@ func (a *Association) onRackTimeoutLocked() { //nolint:cyclop
 			break
 		}
 
-		chunk.retransmit = true
+		a.inflightQueue.markToRetransmit(chunk) // [fusioncast]
 		marked = true
 		a.rackRemove(chunk)
 
-		a.log.Tracef("[%s] RACK timer: mark lost tsn=%d", a.name, chunk.tsn)
+		if a.traceOn { // [fusioncast]
+			a.log.Tracef("[%s] RACK timer: mark lost tsn=%d", a.name, chunk.tsn)
+		}
 
 		chunk = next
 	}
@@ -5098,7 +5198,9 @@ func (a *Association) onPTOTimerLocked() {
 	// use PTO as a chance to probe RTT via HEARTBEAT instead of retransmitting DATA.
 	if a.inflightQueue.size() == 0 {
 		a.stopPTOTimer()
-		a.log.Tracef("[%s] PTO idle: sending active HEARTBEAT for RTT probe", a.name)
+		if a.traceOn { // [fusioncast]
+			a.log.Tracef("[%s] PTO idle: sending active HEARTBEAT for RTT probe", a.name)
+		}
 		a.sendActiveHeartbeatLocked()
 
 		return
@@ -5135,8 +5237,10 @@ func (a *Association) onPTOTimerLocked() {
 	}
 
 	if latest != nil && !latest.retransmit {
-		latest.retransmit = true
-		a.log.Tracef("[%s] PTO fired: probe tsn=%d", a.name, latest.tsn)
+		a.inflightQueue.markToRetransmit(latest)
+		if a.traceOn { // [fusioncast]
+			a.log.Tracef("[%s] PTO fired: probe tsn=%d", a.name, latest.tsn)
+		}
 		a.awakeWriteLoop()
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"hash/crc32"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Create the crc32 table we'll use for the checksum.
@@ -26,6 +27,20 @@ const rawBufferSize = 1500
 
 var rawBufferPool = sync.Pool{New: func() any { return new([rawBufferSize]byte) }} // nolint:gochecknoglobals
 
+// pooledWrites is SetPooledWrites's switch. [fusioncast]
+var pooledWrites atomic.Bool //nolint:gochecknoglobals
+
+// SetPooledWrites makes associations marshal their packets into pooled
+// buffers, each returned to the pool as soon as the NetConn's Write has
+// returned. Turn it on only when every association's NetConn keeps
+// nothing of what Write was given once it returns (io.Writer's rule): a
+// DTLS conn, which copies each packet into its record, does; an in-memory
+// pipe that passes the slice on does not. Off by default: a new buffer
+// per packet, as released. [fusioncast]
+func SetPooledWrites(on bool) {
+	pooledWrites.Store(on)
+}
+
 func getRawBuffer() []byte {
 	return rawBufferPool.Get().(*[rawBufferSize]byte)[:0:rawBufferSize] //nolint:forcetypeassert
 }
@@ -33,7 +48,7 @@ func getRawBuffer() []byte {
 // putRawBuffer returns a buffer from getRawBuffer to the pool; others are
 // left to the collector. The caller must not use it afterwards.
 func putRawBuffer(raw []byte) {
-	if cap(raw) == rawBufferSize {
+	if cap(raw) == rawBufferSize && pooledWrites.Load() {
 		rawBufferPool.Put((*[rawBufferSize]byte)(raw[:rawBufferSize]))
 	}
 }
@@ -203,7 +218,7 @@ func (p *packet) marshal(doChecksum bool) ([]byte, error) {
 		}
 	}
 	var raw []byte
-	if size <= rawBufferSize {
+	if size <= rawBufferSize && pooledWrites.Load() {
 		raw = getRawBuffer()[:packetHeaderSize]
 		clear(raw) // the checksum stays zero without doChecksum
 	} else {

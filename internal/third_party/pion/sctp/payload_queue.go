@@ -6,6 +6,10 @@ package sctp
 type payloadQueue struct {
 	chunks *queue[*chunkPayloadData]
 	nBytes int
+	// mayRetransmit is false only while no chunk of the queue is marked
+	// for retransmission: set by every marking, cleared by a pass of
+	// getDataPacketsToRetransmit that reaches the queue's end. [fusioncast]
+	mayRetransmit bool
 }
 
 func newPayloadQueue() *payloadQueue {
@@ -15,6 +19,16 @@ func newPayloadQueue() *payloadQueue {
 func (q *payloadQueue) pushNoCheck(p *chunkPayloadData) {
 	q.chunks.PushBack(p)
 	q.nBytes += len(p.userData)
+	if p.retransmit {
+		q.mayRetransmit = true // [fusioncast]
+	}
+}
+
+// markToRetransmit marks c, a chunk of the queue, for retransmission.
+// [fusioncast]
+func (q *payloadQueue) markToRetransmit(c *chunkPayloadData) {
+	c.retransmit = true
+	q.mayRetransmit = true
 }
 
 // pop pops only if the oldest chunk's TSN matches the given TSN.
@@ -64,6 +78,7 @@ func (q *payloadQueue) markAllToRetrasmit() {
 			continue
 		}
 		c.retransmit = true
+		q.mayRetransmit = true // [fusioncast]
 	}
 }
 

@@ -407,13 +407,15 @@ func (s *Stream) packetize(raw []byte, ppi PayloadProtocolIdentifier) ([]*chunkP
 	var chunks []*chunkPayloadData
 	var head *chunkPayloadData
 	fsn := uint32(0)
+	// Copy the userdata since we'll have to store it until acked and the
+	// caller may re-use the buffer in the mean time: one copy of the
+	// message, which its chunks share, rather than one per chunk. The
+	// copy lives until its last chunk is acked or abandoned. [fusioncast]
+	owned := make([]byte, len(raw))
+	copy(owned, raw)
 	for remaining != 0 {
 		fragmentSize := min32(maxPayloadSize, remaining)
-
-		// Copy the userdata since we'll have to store it until acked
-		// and the caller may re-use the buffer in the mean time
-		userData := make([]byte, fragmentSize)
-		copy(userData, raw[offset:offset+fragmentSize])
+		userData := owned[offset : offset+fragmentSize : offset+fragmentSize]
 
 		chunk := &chunkPayloadData{
 			associationGeneration:  s.associationGeneration,

@@ -58,6 +58,13 @@ const marshalSpare = 8 + 16
 // explicit nonce and tag, which encryption then fills in place. It reports
 // false for any other record. [fusioncast]
 func (r *RecordLayer) MarshalApplicationData() ([]byte, bool, error) {
+	return r.MarshalApplicationDataTo(nil)
+}
+
+// MarshalApplicationDataTo is MarshalApplicationData into buf when buf
+// has the room (len(buf) does not matter), into a new buffer otherwise.
+// [fusioncast]
+func (r *RecordLayer) MarshalApplicationDataTo(buf []byte) ([]byte, bool, error) {
 	a, ok := r.Content.(*protocol.ApplicationData)
 	if !ok || len(r.Header.ConnectionID) != 0 || len(a.Data) > 0xffff {
 		return nil, false, nil
@@ -67,7 +74,11 @@ func (r *RecordLayer) MarshalApplicationData() ([]byte, bool, error) {
 	if r.Header.SequenceNumber > MaxSequenceNumber {
 		return nil, true, errSequenceNumberOverflow
 	}
-	out := make([]byte, FixedHeaderSize, FixedHeaderSize+len(a.Data)+marshalSpare)
+	out := buf[:0]
+	if cap(out) < FixedHeaderSize+len(a.Data)+marshalSpare {
+		out = make([]byte, 0, FixedHeaderSize+len(a.Data)+marshalSpare)
+	}
+	out = out[:FixedHeaderSize]
 	out[0] = byte(r.Header.ContentType)
 	out[1] = r.Header.Version.Major
 	out[2] = r.Header.Version.Minor
