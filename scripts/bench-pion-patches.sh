@@ -4,7 +4,10 @@
 # fusioncast, and `fusioncast benchrelay` rounds that alternate between
 # them, so that both meet the same machine.
 #
-#   scripts/bench-pion-patches.sh [N,...] [ROUNDS] [MEASURE]   (default: 400,600  2  20s; as root)
+#   scripts/bench-pion-patches.sh [N,...] [ROUNDS] [MEASURE] [QUOTA]   (default: 400,600  2  20s  none; as root)
+#
+# QUOTA caps each relay at that share of one core (benchrelay
+# --relay-quota, a cgroup): N viewers on time at 0.5 is 2N per core.
 #
 # The released build drops go.mod's two replace lines (a copy of go.mod,
 # -modfile) and builds with -tags pionreleased; its modules come from the
@@ -15,6 +18,7 @@ cd "$(dirname "$0")/.."
 NS=${1:-400,600}
 ROUNDS=${2:-2}
 MEASURE=${3:-20s}
+QUOTA=${4:-0}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 go build -o "$WORK/patched" ./cmd/fusioncast
@@ -25,7 +29,7 @@ header=
 for n in ${NS//,/ }; do
 	for r in $(seq "$ROUNDS"); do
 		for b in released patched; do
-			out=$("$WORK/$b" benchrelay --n "$n" --measure "$MEASURE" 2>&1)
+			out=$("$WORK/$b" benchrelay --n "$n" --measure "$MEASURE" --relay-quota "$QUOTA" 2>&1)
 			if [ -z "$header" ]; then
 				header=$(printf '%s\n' "$out" | sed -n '/^viewers/p' | head -1)
 				printf '%-9s %s\n' build "$header"

@@ -43,8 +43,10 @@ import (
 // window after every viewer has connected, the share of (viewer, segment)
 // deliveries completed within one period of the Put, the 95th percentile
 // delivery time, and the CPU of the relay, of the viewers and of the rest
-// of the machine. docs/benchmarks.md, "Relay: WebRTC viewers seeded per
-// core".
+// of the machine. With --relay-quota Q the relay runs in a cgroup capped at
+// Q of a core (cpuQuota): N viewers on time there is N/Q per core, for
+// when the machine cannot also run a whole core's worth of viewers.
+// docs/benchmarks.md, "Relay: WebRTC viewers seeded per core".
 
 // benchRelayStream names the benchmark's swarm.
 const benchRelayStream = "benchrelay"
@@ -69,6 +71,7 @@ type benchRelayFlags struct {
 	verbose             bool
 	noisy               float64
 	retries             int
+	quota               float64
 
 	// The children's own flags.
 	role    string
@@ -102,7 +105,12 @@ type benchRelayRow struct {
 	Byes       int     `json:"byes"`
 	ConnectS   float64 `json:"connect_s"` // time for every viewer to connect
 	Attempts   int     `json:"attempts"`  // rounds run: more than one when others disturbed the first
-	Pass       bool    `json:"pass"`
+	// Quota is the relay's CPU quota in cores (--relay-quota; 0: none), and
+	// Throttled the share of the window's quota periods in which the relay
+	// used all of it and waited.
+	Quota     float64 `json:"relay_quota"`
+	Throttled float64 `json:"throttled"`
+	Pass      bool    `json:"pass"`
 }
 
 func (r benchRelayRow) MarshalJSON() ([]byte, error) {
@@ -140,6 +148,7 @@ func runBenchRelay(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.StringVar(&f.cpuprofile, "cpuprofile", "", "write the relay's CPU profile of each window to FILE-N.pprof")
 	fs.Float64Var(&f.noisy, "noisy", 0.15, "a round in which the rest of the machine used more than this many cores is disturbed and run again")
 	fs.IntVar(&f.retries, "retries", 2, "how many times a disturbed round is run again (the last one counts)")
+	fs.Float64Var(&f.quota, "relay-quota", 0, "cap the relay at this share of one core (a cgroup CPU quota; root), to measure a core's worth of viewers with fewer: N passing at 0.5 is 2N per core (0: no cap)")
 	fs.BoolVar(&f.jsonOut, "json", false, "print JSON")
 	fs.BoolVar(&f.verbose, "v", false, "pass the children's logs through")
 	// The children's flags: the parent starts itself with these.
@@ -165,6 +174,17 @@ func runBenchRelay(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	if f.measure < 2*f.period || f.period <= 0 || f.size < 1 || f.ramp <= 0 || f.viewerProcs < 1 {
 		return errors.New("--measure must be at least two periods; --period, --size, --ramp and --viewer-procs positive")
+	}
+	var quota *cpuQuota
+	if f.quota != 0 {
+		if quota, err = newCPUQuota(f.quota); err != nil {
+			return fmt.Errorf("--relay-quota: %w", err)
+		}
+		defer func() {
+			if err := quota.remove(); err != nil {
+				fmt.Fprintf(stderr, "benchrelay: %v\n", err)
+			}
+		}()
 	}
 	if f.relayCPU != "" || f.viewerCPU != "" {
 		if _, err := exec.LookPath("taskset"); err != nil {
@@ -200,7 +220,7 @@ func runBenchRelay(ctx context.Context, args []string, stdout, stderr io.Writer)
 	for _, n := range counts {
 		var row benchRelayRow
 		for attempt := 1; ; attempt++ {
-			row, err = benchRelayRound(ctx, self, url, n, f, stderr)
+			row, err = benchRelayRound(ctx, self, url, n, f, quota, stderr)
 			if err != nil {
 				return err
 			}
@@ -236,20 +256,31 @@ func runBenchRelay(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	fmt.Fprintf(stdout, "Relay seeding %d-byte segments every %v (%.0f kbit/s) to N WebRTC viewers on loopback; %v measured after all connected\n",
 		f.size, f.period, float64(f.size)*8/f.period.Seconds()/1000, f.measure)
-	fmt.Fprintf(stdout, "relay: GOMAXPROCS=1, GOGC %q, CPU %q, nice %d, one UDP port %v, batched %v, links served at once %d (0: default); viewers: %d process(es), GOMAXPROCS=1, GOGC %q, CPU %q, nice %d\n\n",
+	fmt.Fprintf(stdout, "relay: GOMAXPROCS=1, GOGC %q, CPU %q, nice %d, one UDP port %v, batched %v, links served at once %d (0: default); viewers: %d process(es), GOMAXPROCS=1, GOGC %q, CPU %q, nice %d\n",
 		f.gogc, f.relayCPU, f.relayNice, f.mux, f.mux && f.batch, f.serveLinks, f.viewerProcs, f.viewerGOGC, f.viewerCPU, f.viewerNice)
-	fmt.Fprintf(stdout, "%7s %9s %9s %10s %9s %9s %9s %10s %10s %9s %8s %9s %9s  %s\n", "viewers", "connected", "segments",
-		"on time", "p50", "p95", "max", "relay CPU", "viewers", "others", "Mbit/s", "UDP drops", "relay RSS", "")
+	if quota != nil {
+		fmt.Fprintf(stdout, "relay CPU quota: %.0f%% of a core (cgroup, %v periods); throttled: the share of periods in which the relay used all of it\n", 100*f.quota, quotaPeriod)
+	}
+	fmt.Fprintln(stdout)
+	fmt.Fprintf(stdout, "%7s %9s %9s %10s %9s %9s %9s %10s %10s %9s %8s %9s %9s %9s  %s\n", "viewers", "connected", "segments",
+		"on time", "p50", "p95", "max", "relay CPU", "throttled", "viewers", "others", "Mbit/s", "UDP drops", "relay RSS", "")
 	for _, r := range rows {
 		verdict := "fail"
 		if r.Pass {
 			verdict = "pass"
 		}
-		fmt.Fprintf(stdout, "%7d %9d %9d %9.2f%% %9s %9s %9s %9.0f%% %9.0f%% %8.0f%% %8.0f %9d %5d MiB  %s\n", r.N, r.Connected, r.Segments,
-			100*r.OnTime, fmtMs(r.P50Ms), fmtMs(r.P95Ms), fmtMs(r.MaxMs), 100*r.RelayCPU, 100*r.ViewerCPU, 100*r.OtherCPU, r.Mbps, r.UDPDrops, r.RelayRSS, verdict)
+		throttled := "-"
+		if r.Quota > 0 {
+			throttled = fmt.Sprintf("%.0f%%", 100*r.Throttled)
+		}
+		fmt.Fprintf(stdout, "%7d %9d %9d %9.2f%% %9s %9s %9s %9.0f%% %10s %9.0f%% %8.0f%% %8.0f %9d %5d MiB  %s\n", r.N, r.Connected, r.Segments,
+			100*r.OnTime, fmtMs(r.P50Ms), fmtMs(r.P95Ms), fmtMs(r.MaxMs), 100*r.RelayCPU, throttled, 100*r.ViewerCPU, 100*r.OtherCPU, r.Mbps, r.UDPDrops, r.RelayRSS, verdict)
 	}
 	fmt.Fprintf(stdout, "\nothers: CPU used by the rest of the machine in the window (a round above %.0f%% was run again, up to %d times).\n", 100*f.noisy, f.retries)
 	fmt.Fprintf(stdout, "pass: all connected, ≥ 99%% of deliveries within %v, relay below 100%% of a core. Largest N that passed: %d\n", f.period, best)
+	if quota != nil && best > 0 {
+		fmt.Fprintf(stdout, "per core: %.0f viewers (%d at a quota of %.2f of a core)\n", float64(best)/f.quota, best, f.quota)
+	}
 	return nil
 }
 
@@ -372,8 +403,8 @@ func (c *benchChild) stop() {
 }
 
 // benchRelayRound runs one N: a relay, the viewers, the window.
-func benchRelayRound(ctx context.Context, self, url string, n int, f benchRelayFlags, stderr io.Writer) (benchRelayRow, error) {
-	row := benchRelayRow{N: n}
+func benchRelayRound(ctx context.Context, self, url string, n int, f benchRelayFlags, quota *cpuQuota, stderr io.Writer) (benchRelayRow, error) {
+	row := benchRelayRow{N: n, Quota: f.quota}
 	childErr := io.Discard
 	if f.verbose {
 		childErr = stderr
@@ -389,6 +420,11 @@ func benchRelayRound(ctx context.Context, self, url string, n int, f benchRelayF
 		return row, err
 	}
 	defer relay.stop()
+	if quota != nil {
+		if err := quota.add(relay.cmd.Process.Pid); err != nil {
+			return row, err
+		}
+	}
 	if _, err := relay.await("ready", 30*time.Second); err != nil {
 		return row, err
 	}
@@ -458,6 +494,10 @@ func benchRelayRound(ctx context.Context, self, url string, n int, f benchRelayF
 		return row, err
 	}
 	drops0 := udpRcvbufErrors()
+	var thr0, periods0 int64
+	if quota != nil {
+		thr0, periods0 = quota.throttled()
+	}
 	if f.cpuprofile != "" {
 		relay.say("profile " + fmt.Sprintf("%s-%d.pprof", f.cpuprofile, n))
 		viewers[0].say("profile " + fmt.Sprintf("%s-%d.viewers.pprof", f.cpuprofile, n))
@@ -483,6 +523,12 @@ func benchRelayRound(ctx context.Context, self, url string, n int, f benchRelayF
 		return row, err
 	}
 	row.UDPDrops = udpRcvbufErrors() - drops0
+	if quota != nil {
+		thr1, periods1 := quota.throttled()
+		if periods1 > periods0 {
+			row.Throttled = float64(thr1-thr0) / float64(periods1-periods0)
+		}
+	}
 	if kib, err := rssKiB(pids[0]); err == nil {
 		row.RelayRSS = kib >> 10
 	}
