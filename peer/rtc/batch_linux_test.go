@@ -16,21 +16,13 @@ import (
 // the writes to two peers interleave or come in runs of one size (GSO),
 // and reads datagrams back with their sources.
 func TestBatchConn(t *testing.T) {
-	listen := func() *net.UDPConn {
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		setSocketBuffers(c, 4<<20)
-		return c
-	}
-	raw := listen()
+	raw := listenLoopbackUDP(t)
 	b, err := newBatchConn(raw, logging.NewDefaultLoggerFactory().NewLogger("test"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = b.Close() }()
-	peers := []*net.UDPConn{listen(), listen()}
+	peers := []*net.UDPConn{listenLoopbackUDP(t), listenLoopbackUDP(t)}
 	for _, p := range peers {
 		defer p.Close()
 	}
@@ -96,15 +88,7 @@ func TestBatchConn(t *testing.T) {
 // and writes go out at once; pion's ICE takes it through the
 // ice.AddrPortReaderWriter methods, not the promoted *net.UDPConn ones.
 func TestReadBatchedConn(t *testing.T) {
-	listen := func() *net.UDPConn {
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		setSocketBuffers(c, 4<<20)
-		return c
-	}
-	raw, peer := listen(), listen()
+	raw, peer := listenLoopbackUDP(t), listenLoopbackUDP(t)
 	defer peer.Close()
 	c := readBatched(raw)
 	defer c.Close()
@@ -136,4 +120,15 @@ func TestReadBatchedConn(t *testing.T) {
 	if err != nil || string(buf[:n]) != "back" || src != self {
 		t.Fatalf("write: peer read %q from %s, %v", buf[:n], src, err)
 	}
+}
+
+// listenLoopbackUDP opens a UDP socket on 127.0.0.1 with 4 MiB buffers.
+func listenLoopbackUDP(t *testing.T) *net.UDPConn {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	setSocketBuffers(c, 4<<20)
+	return c
 }
