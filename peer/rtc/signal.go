@@ -58,7 +58,7 @@ func newAPI(cfg ICEConfig, logs pionLogs) (api *webrtc.API, closeNet func(), err
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.DisableActiveTCP(true)
-	directWrites()
+	usePionPatches()
 	se.SetSCTPMaxMessageSize(sctpMaxMessageSize)
 	closeNet = func() {}
 	if cfg.ListenUDP != "" {

@@ -7,7 +7,7 @@ import (
 	"github.com/pion/sctp"
 )
 
-// directWrites turns on the two switches of our patched pion modules
+// usePionPatches turns on the two switches of our patched pion modules
 // (internal/third_party/pion) that rest on how our connections are built:
 // DTLS hands each record to the socket without a cancellable context per
 // record, building it in the buffer of the one before, since every
@@ -16,7 +16,7 @@ import (
 // conn is DTLS, which copies each packet into its record. Building with
 // -tags pionreleased leaves it out, for the released pion modules
 // (scripts/bench-pion-patches.sh).
-func directWrites() {
+func usePionPatches() {
 	dtls.SetDirectWrites(true)
 	sctp.SetPooledWrites(true)
 }
