@@ -66,4 +66,19 @@
 // [ICEConfig] (all but loopback by default); there are no STUN or TURN
 // servers and mDNS is off, so no traffic goes anywhere but to the peers'
 // addresses that the tracker relays.
+//
+// Each connection has a UDP socket of its own, or, with
+// ICEConfig.ListenUDP (a relay), all share one (pion's ICE UDP mux). On
+// Linux their system calls are batched unless ICEConfig.NoBatch: the
+// shared socket queues writes and sends each peer's run of packets in one
+// sendmsg (UDP GSO) and reads up to 64 datagrams per recvmmsg; a
+// connection's own socket reads up to 16 per recvmmsg. ICEConfig.SocketBuffer
+// sizes the kernel buffers (4 MiB for a relay by default).
+//
+// The build uses our patched pion/dtls and pion/sctp
+// (internal/third_party/pion), and every API turns on their two switches:
+// DTLS direct writes (no context per record, one record buffer per
+// connection) and SCTP's pooled packet buffers, both safe because every
+// connection is SCTP over DTLS over UDP. docs/peer-connections.md,
+// "Relays", has the figures.
 package rtc
